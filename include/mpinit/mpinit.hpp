@@ -1,0 +1,10 @@
+// mpinit: one call turns a freshly started MPI process into a ready distributed worker.
+#pragma once
+
+#include "mpinit/env.hpp"
+#include "mpinit/error.hpp"
+#include "mpinit/features.hpp"
+#include "mpinit/identity.hpp"
+#include "mpinit/log.hpp"
+#include "mpinit/session.hpp"
+#include "mpinit/settings.hpp"

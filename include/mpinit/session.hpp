@@ -1,0 +1,84 @@
+// The Session: one call at start-up turns the process into a ready distributed worker.
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpinit/env.hpp"
+#include "mpinit/error.hpp"
+#include "mpinit/identity.hpp"
+#include "mpinit/log.hpp"
+#include "mpinit/settings.hpp"
+
+namespace mpinit {
+inline namespace v1 {
+
+/// What launch() is asked to do. Settings left unset come from MPINIT_* variables or defaults.
+struct Options : Overrides {
+  /// The communicator to work on when MPI is adopted (MPI_COMM_NULL: MPI_COMM_WORLD). The
+  /// session works on its own duplicate, which it frees; the caller's is never touched.
+  MPI_Comm comm = MPI_COMM_NULL;
+  /// Read this environment instead of the process's (tests, tools).
+  std::optional<EnvMap> env;
+};
+
+/// Wall time of one launch phase.
+struct PhaseTiming {
+  std::string phase;
+  double seconds = 0;
+};
+
+/// A launched process. Move-only; the destructor frees what the session made (its
+/// communicators) and finalizes MPI only if the session initialized it. It never throws.
+class Session {
+ public:
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session();
+
+  const Identity& identity() const noexcept;
+  const Settings& settings() const noexcept;
+  /// What the launcher environment said (before MPI was asked).
+  const LaunchEnv& launch_env() const noexcept;
+  const std::vector<PhaseTiming>& timings() const noexcept;
+  const Logger& logger() const noexcept;
+
+  /// The session's duplicate of the world (or of the caller's communicator); MPI_COMM_NULL
+  /// in env-only mode.
+  MPI_Comm comm() const noexcept;
+  /// The ranks of comm() on this node; MPI_COMM_NULL in env-only mode.
+  MPI_Comm local_comm() const noexcept;
+  /// True when the session called MPI_Init_thread and will call MPI_Finalize.
+  bool owns_mpi() const noexcept;
+  /// The thread level MPI provides (as reported by MPI), or the requested one in env-only mode.
+  ThreadLevel thread_level() const noexcept;
+
+  struct State;
+
+ private:
+  explicit Session(std::unique_ptr<State> s);
+  friend Session launch(int* argc, char*** argv, const Options& options);
+  std::unique_ptr<State> s_;
+};
+
+/// Launch: resolve settings, read the launcher environment, initialize or adopt MPI, and
+/// establish the identity. Each phase ends with all ranks agreeing on its status: when any
+/// rank failed, every rank throws the same Error naming the phase, the failing rank(s), their
+/// host and the cause. argc/argv are passed to MPI_Init_thread (may be null).
+Session launch(int* argc, char*** argv, const Options& options = {});
+inline Session launch(const Options& options = {}) { return launch(nullptr, nullptr, options); }
+inline Session launch(int& argc, char**& argv, const Options& options = {}) {
+  return launch(&argc, &argv, options);
+}
+
+/// The library's version string ("0.1.0").
+const char* version() noexcept;
+
+}  // namespace v1
+}  // namespace mpinit

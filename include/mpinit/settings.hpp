@@ -1,0 +1,65 @@
+// Settings: each one optional at every level, resolved with a fixed precedence and its source kept.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpinit/env.hpp"
+
+namespace mpinit {
+inline namespace v1 {
+
+/// How launch() treats MPI.
+enum class InitMode {
+  own,            ///< initialize MPI (error if already initialized); finalize it at the end
+  adopt,          ///< use an MPI the caller initialized (error if not); never finalize it
+  own_if_needed,  ///< adopt when MPI is initialized, else own (the default)
+  env_only,       ///< no MPI at all: identity from the launcher environment alone
+};
+
+enum class ThreadLevel { single, funneled, serialized, multiple };
+enum class LogLevel { none, error, warn, info, debug, trace };
+/// What a disagreement between MPI and the launcher environment does.
+enum class CheckLevel { off, warn, error };
+
+const char* to_string(InitMode) noexcept;
+const char* to_string(ThreadLevel) noexcept;
+const char* to_string(LogLevel) noexcept;
+const char* to_string(CheckLevel) noexcept;
+
+/// Explicit settings given in code. Unset fields fall through to MPINIT_* variables, then defaults.
+struct Overrides {
+  std::optional<InitMode> mode;
+  std::optional<ThreadLevel> thread_level;
+  std::optional<LogLevel> log_level;
+  std::optional<bool> log_all_ranks;
+  std::optional<CheckLevel> check;
+};
+
+/// Resolved settings; each value's source is "option", the MPINIT_* variable, or "default".
+struct Settings {
+  Sourced<InitMode> mode{InitMode::own_if_needed, "default"};          ///< MPINIT_MODE
+  Sourced<ThreadLevel> thread_level{ThreadLevel::funneled, "default"};  ///< MPINIT_THREAD_LEVEL
+  Sourced<LogLevel> log_level{LogLevel::warn, "default"};               ///< MPINIT_LOG_LEVEL
+  Sourced<bool> log_all_ranks{false, "default"};                        ///< MPINIT_LOG_RANKS=all|root
+  Sourced<CheckLevel> check{CheckLevel::error, "default"};              ///< MPINIT_CHECK
+  /// Remarks found while resolving (an unknown MPINIT_* variable, most likely a typo).
+  std::vector<std::string> warnings;
+};
+
+/// Every MPINIT_* variable mpinit reads.
+const std::vector<std::string>& known_variables();
+
+/// Resolve: explicit override > MPINIT_* variable in `env` > default.
+/// Throws Error(invalid_setting) naming the variable, its value and the allowed values.
+Settings resolve_settings(const Overrides& overrides, const EnvMap& env);
+
+/// (name, value, source) rows for reports.
+struct SettingRow {
+  std::string name, value, source;
+};
+std::vector<SettingRow> describe(const Settings& s);
+
+}  // namespace v1
+}  // namespace mpinit

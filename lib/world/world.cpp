@@ -1,0 +1,226 @@
+#include "world/world.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <string>
+
+namespace mpinit::detail {
+namespace {
+
+int to_mpi(ThreadLevel t) {
+  switch (t) {
+    case ThreadLevel::single: return MPI_THREAD_SINGLE;
+    case ThreadLevel::funneled: return MPI_THREAD_FUNNELED;
+    case ThreadLevel::serialized: return MPI_THREAD_SERIALIZED;
+    case ThreadLevel::multiple: return MPI_THREAD_MULTIPLE;
+  }
+  return MPI_THREAD_SINGLE;
+}
+ThreadLevel from_mpi(int t) {
+  if (t >= MPI_THREAD_MULTIPLE) return ThreadLevel::multiple;
+  if (t >= MPI_THREAD_SERIALIZED) return ThreadLevel::serialized;
+  if (t >= MPI_THREAD_FUNNELED) return ThreadLevel::funneled;
+  return ThreadLevel::single;
+}
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// The agreement buffer: [failed count, lowest failing ranks (INT_MAX = none)...].
+constexpr int kListed = 8;
+constexpr int kAgreeLen = 1 + kListed;
+
+void merge_failures(void* in, void* inout, int* len, MPI_Datatype*) {
+  auto* a = static_cast<int*>(in);
+  auto* b = static_cast<int*>(inout);
+  for (int off = 0; off + kAgreeLen <= *len; off += kAgreeLen) {
+    int merged[kListed];
+    int i = 1, j = 1;
+    for (int k = 0; k < kListed; ++k) merged[k] = a[off + i] <= b[off + j] ? a[off + i++] : b[off + j++];
+    b[off] += a[off];
+    std::copy(merged, merged + kListed, b + off + 1);
+  }
+}
+
+}  // namespace
+
+void check_mpi(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw Error(Errc::mpi, std::string(call) + " failed: " + std::string(text, len));
+}
+
+void init_or_adopt(InitMode mode, ThreadLevel requested, bool strict_thread_level, int* argc, char*** argv,
+                   MPI_Comm user, const Logger& log, MpiState& out) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (finalized) throw Error(Errc::mpi, "MPI is already finalized; mpinit cannot use it");
+  if (mode == InitMode::own && initialized)
+    throw Error(Errc::mpi, "mode 'own' asks mpinit to initialize MPI, but MPI is already initialized "
+                           "(use mode 'adopt' or 'own_if_needed')");
+  if (mode == InitMode::adopt && !initialized)
+    throw Error(Errc::mpi, "mode 'adopt' needs an initialized MPI, but MPI_Init has not been called "
+                           "(use mode 'own' or 'own_if_needed')");
+  if (user != MPI_COMM_NULL && !initialized)
+    throw Error(Errc::mpi, "a communicator was given but MPI is not initialized");
+
+  int provided = MPI_THREAD_SINGLE;
+  if (!initialized) {
+    check_mpi(MPI_Init_thread(argc, argv, to_mpi(requested), &provided), "MPI_Init_thread");
+    out.owns_init = true;
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  out.provided = from_mpi(provided);
+  if (out.provided < requested) {
+    std::string msg = std::string("MPI provides thread level '") + to_string(out.provided) +
+                      "' but '" + to_string(requested) + "' was requested";
+    if (strict_thread_level) throw Error(Errc::mpi, msg);
+    log.warn(msg);
+  }
+
+  MPI_Comm base = user == MPI_COMM_NULL ? MPI_COMM_WORLD : user;
+  check_mpi(MPI_Comm_dup(base, &out.comm), "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(out.comm, MPI_ERRORS_RETURN);
+  int cmp = MPI_UNEQUAL;
+  MPI_Comm_compare(out.comm, MPI_COMM_WORLD, &cmp);
+  out.is_world = cmp == MPI_IDENT || cmp == MPI_CONGRUENT;
+}
+
+void release(MpiState& st) noexcept {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  if (st.local != MPI_COMM_NULL) MPI_Comm_free(&st.local);
+  if (st.comm != MPI_COMM_NULL) MPI_Comm_free(&st.comm);
+  if (st.owns_init) {
+    MPI_Finalize();
+    st.owns_init = false;
+  }
+}
+
+Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log) {
+  Identity id;
+  id.host = host;
+  id.from_mpi = true;
+  int rank = 0, size = 0;
+  check_mpi(MPI_Comm_rank(st.comm, &rank), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(st.comm, &size), "MPI_Comm_size");
+  id.rank = {rank, "MPI_Comm_rank"};
+  id.size = {size, "MPI_Comm_size"};
+
+#ifdef OMPI_COMM_TYPE_NODE
+  // Open MPI: the whole node, whatever SHARED means on this build.
+  const int split_type = OMPI_COMM_TYPE_NODE;
+  const std::string split = "MPI_Comm_split_type(OMPI_COMM_TYPE_NODE)";
+#else
+  const int split_type = MPI_COMM_TYPE_SHARED;
+  const std::string split = "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)";
+#endif
+  check_mpi(MPI_Comm_split_type(st.comm, split_type, rank, MPI_INFO_NULL, &st.local), split.c_str());
+  MPI_Comm_set_errhandler(st.local, MPI_ERRORS_RETURN);
+  int lrank = 0, lsize = 0;
+  MPI_Comm_rank(st.local, &lrank);
+  MPI_Comm_size(st.local, &lsize);
+  id.local_rank = {lrank, split};
+  id.local_size = {lsize, split};
+
+  // Every rank of the node communicator should have the same host name.
+  std::uint64_t h = fnv1a(host), mm[2] = {h, ~h};
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_UINT64_T, MPI_MIN, st.local), "MPI_Allreduce(local)");
+  if (mm[0] != ~mm[1])
+    log.warn("the node communicator from " + split + " holds ranks with different host names; "
+             "node numbers follow MPI's split");
+
+  // Node index: the number of node leaders before this node's leader; no O(P) data anywhere.
+  int leader = lrank == 0 ? 1 : 0, before = 0, nodes = 0;
+  check_mpi(MPI_Exscan(&leader, &before, 1, MPI_INT, MPI_SUM, st.comm), "MPI_Exscan");
+  if (rank == 0) before = 0;  // Exscan leaves rank 0's result undefined
+  check_mpi(MPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, st.comm), "MPI_Allreduce");
+  check_mpi(MPI_Bcast(&before, 1, MPI_INT, 0, st.local), "MPI_Bcast(local)");
+  id.node_rank = {before, "MPI_Exscan(node leaders)"};
+  id.node_count = {nodes, "MPI_Allreduce(node leaders)"};
+  return id;
+}
+
+std::vector<Disagreement> cross_check(const Identity& mpi, const LaunchEnv& env, bool is_world) {
+  std::vector<Disagreement> out;
+  if (!is_world) return out;
+  auto cmp = [&](const std::optional<Sourced<int>>& e, const Sourced<int>& m, const char* what, bool fatal,
+                 const std::string& hint = "") {
+    if (e && e->value != m.value)
+      out.push_back({std::string(what) + ": " + e->source + "=" + std::to_string(e->value) + " but " + m.source +
+                         "=" + std::to_string(m.value) + hint,
+                     fatal});
+  };
+  if (env.size && env.size->value > 1 && mpi.size.value == 1) {
+    out.push_back({"MPI sees a world of 1 process but " + env.size->source + "=" + std::to_string(env.size->value) +
+                       ": every process is a singleton (rank 0 of 1). The launcher (" + launcher_name(env.launcher) +
+                       ") started the processes but MPI did not connect them: this program's MPI does not speak "
+                       "that launcher's process-management interface (Open MPI under srun needs --mpi=pmix; "
+                       "a binary must be started by its own MPI's mpirun)",
+                   true});
+    return out;
+  }
+  cmp(env.size, mpi.size, "world size", true);
+  cmp(env.rank, mpi.rank, "rank", true);
+  cmp(env.local_size, mpi.local_size, "ranks on this node", true,
+      env.local_size && env.local_size->value > mpi.local_size.value
+          ? " (MPI's node split covers only part of the node, e.g. a NUMA domain)"
+          : "");
+  cmp(env.local_rank, mpi.local_rank, "local rank", true);
+  cmp(env.node_count, mpi.node_count, "node count", true);
+  // Node numbering may legitimately differ (a launcher may order nodes by its host list).
+  cmp(env.node_rank, mpi.node_rank, "node index", false);
+  return out;
+}
+
+std::string raised_on(const std::string& rank, const std::string& host) {
+  return " (raised by mpinit::launch on rank " + rank + ", " + host + ")";
+}
+
+void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host) {
+  int rank = 0, size = 0;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int buf[kAgreeLen];
+  buf[0] = mine.failed ? 1 : 0;
+  std::fill(buf + 1, buf + kAgreeLen, INT_MAX);
+  if (mine.failed) buf[1] = rank;
+  MPI_Op op;
+  MPI_Op_create(&merge_failures, /*commute=*/1, &op);
+  int rc = MPI_Allreduce(MPI_IN_PLACE, buf, kAgreeLen, MPI_INT, op, comm);
+  MPI_Op_free(&op);
+  check_mpi(rc, "MPI_Allreduce(status agreement)");
+  if (buf[0] == 0) return;
+
+  // The lowest failing rank tells everyone its phase, code and cause.
+  const int root = buf[1];
+  const std::string cause_here = mine.message + raised_on(std::to_string(rank), host);
+  int head[3] = {static_cast<int>(mine.code), static_cast<int>(mine.phase.size()),
+                 static_cast<int>(cause_here.size())};
+  check_mpi(MPI_Bcast(head, 3, MPI_INT, root, comm), "MPI_Bcast(status agreement)");
+  std::string text = rank == root ? mine.phase + cause_here : std::string(head[1] + head[2], '\0');
+  check_mpi(MPI_Bcast(text.data(), head[1] + head[2], MPI_CHAR, root, comm), "MPI_Bcast(status agreement)");
+  const std::string phase = text.substr(0, head[1]);
+  const std::string cause = text.substr(head[1]);
+
+  std::vector<int> ranks;
+  for (int k = 1; k < kAgreeLen && buf[k] != INT_MAX; ++k) ranks.push_back(buf[k]);
+  std::string list;
+  for (size_t k = 0; k < ranks.size(); ++k) list += (k ? ", " : "") + std::to_string(ranks[k]);
+  if (buf[0] > static_cast<int>(ranks.size())) list += " and " + std::to_string(buf[0] - ranks.size()) + " more";
+  std::string msg = "mpinit: phase '" + phase + "' failed on " + std::to_string(buf[0]) + " of " +
+                    std::to_string(size) + (size == 1 ? " rank" : " ranks") + " (" +
+                    (ranks.size() == 1 ? "rank " : "ranks ") + list + "): " + cause;
+  throw Error(static_cast<Errc>(head[0]), msg, phase, ranks, buf[0]);
+}
+
+}  // namespace mpinit::detail

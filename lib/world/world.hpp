@@ -1,0 +1,69 @@
+// The MPI edge: init/adopt, communicator splits, identity from MPI, cross-check, status agreement.
+// Internal to the library.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "mpinit/env.hpp"
+#include "mpinit/error.hpp"
+#include "mpinit/identity.hpp"
+#include "mpinit/log.hpp"
+#include "mpinit/settings.hpp"
+
+namespace mpinit::detail {
+
+/// What the session made or adopted. release() frees only what it made.
+struct MpiState {
+  MPI_Comm comm = MPI_COMM_NULL;   ///< duplicate of WORLD or of the caller's communicator (owned)
+  MPI_Comm local = MPI_COMM_NULL;  ///< the ranks of comm on this node (owned)
+  bool owns_init = false;          ///< the session called MPI_Init_thread
+  bool is_world = false;           ///< comm has the same group as MPI_COMM_WORLD
+  ThreadLevel provided = ThreadLevel::single;
+};
+
+/// Throws Error(mpi) "CALL failed: <MPI error string>" when rc is not MPI_SUCCESS.
+void check_mpi(int rc, const char* call);
+
+/// Initialize MPI or adopt it by `mode`, then duplicate the working communicator (`user`, or
+/// WORLD when it is MPI_COMM_NULL) and set MPI_ERRORS_RETURN on the duplicate only.
+/// `strict_thread_level`: a provided level below the requested one is an error (else a warning).
+void init_or_adopt(InitMode mode, ThreadLevel requested, bool strict_thread_level, int* argc, char*** argv,
+                   MPI_Comm user, const Logger& log, MpiState& out);
+
+/// Free the communicators and finalize MPI if the session initialized it. Never throws; does
+/// nothing once MPI is finalized.
+void release(MpiState& st) noexcept;
+
+/// Rank, size, local split, node index and count from MPI (collective over st.comm; only O(1)
+/// data per rank). Sets st.local.
+Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log);
+
+/// Disagreements between the MPI identity and the launcher's view, as messages naming both
+/// values. Only ranks and sizes of the world are compared, so nothing is compared when the
+/// session works on a sub-communicator. `fatal` is false for those that are warnings at most.
+struct Disagreement {
+  std::string message;
+  bool fatal = true;
+};
+std::vector<Disagreement> cross_check(const Identity& mpi, const LaunchEnv& env, bool is_world);
+
+/// One rank's outcome of a phase.
+struct PhaseStatus {
+  bool failed = false;
+  Errc code = Errc::internal;
+  std::string phase;
+  std::string message;  ///< the cause (naming the input and the rule)
+};
+
+/// The suffix every failure message ends with: " (raised by mpinit::launch on rank R, HOST)".
+std::string raised_on(const std::string& rank, const std::string& host);
+
+/// All ranks of `comm` agree on the status (one small allreduce; a broadcast of the first
+/// failure's message only when something failed). If any rank failed, every rank throws the
+/// same Error: phase, failing ranks (the lowest few, and the count), and the first one's cause.
+void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host);
+
+}  // namespace mpinit::detail

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package mpinit needs to build, run and test. Idempotent: installs only
+# what is missing, and does nothing (no apt-get update) when everything is there.
+set -euo pipefail
+
+packages=(
+  g++ meson ninja-build pkg-config python3
+  openmpi-bin libopenmpi-dev           # the MPI the library is built against by default
+  libhwloc-dev hwloc                   # topology (optional feature, on by default)
+  libgtest-dev                         # tests
+  libcli11-dev nlohmann-json3-dev libfmt-dev   # the mpinit tool
+  hyperfine procps                     # benchmarks; pgrep in tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,199 @@
+"""Process-level tests with the real launcher: the mpinit tool, a program that owns MPI through
+mpinit::launch, and the error agreement (a bad value on one rank fails every rank alike)."""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("MPINIT_BUILD_DIR", "build")
+MPIEXEC = os.environ.get("MPINIT_MPIEXEC", "mpiexec")
+FLAVOUR = os.environ.get("MPINIT_MPI_FLAVOUR", "openmpi")
+TOOL = os.path.join(BUILD, "tools", "mpinit")
+PROBE = os.path.join(BUILD, "test", "launch_probe")
+HOST = socket.gethostname()
+RANK_VAR = "OMPI_COMM_WORLD_RANK" if FLAVOUR == "openmpi" else "PMI_RANK"
+# Bound on every run: a hang fails the test instead of stalling the suite.
+LIMIT_S = 60
+
+
+def clean_env(**extra):
+    """The test's environment without any launcher's per-process variables."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_", "SLURM_", "MPINIT_", "MPI_LOCAL"))
+           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    env.update(extra)
+    return env
+
+
+def mpirun(np, *cmd, env=None):
+    args = [MPIEXEC] + (["--oversubscribe"] if FLAVOUR == "openmpi" else []) + ["-np", str(np)] + list(cmd)
+    t0 = time.monotonic()
+    p = subprocess.run(args, capture_output=True, text=True, timeout=LIMIT_S, env=env or clean_env())
+    return p, time.monotonic() - t0
+
+
+def run(*cmd, env=None):
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=LIMIT_S, env=env or clean_env())
+
+
+def on_rank(rank, assignment, prog, *args):
+    """A command that sets `assignment` (VAR=value) only in the process whose launcher rank is `rank`,
+    runs `prog` and prints its exit status as "EXIT <rank> <status>"."""
+    script = (f'if [ "${RANK_VAR}" = "{rank}" ]; then export {assignment}; fi; '
+              f'"$0" "$@"; echo "EXIT ${RANK_VAR} $?"')
+    return ["/bin/sh", "-c", script, prog] + list(args)
+
+
+def nothing_left(name):
+    out = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout.split()
+    return [p for p in out if int(p) != os.getpid()]
+
+
+class Tool(unittest.TestCase):
+    def test_info_prints_every_rank_sorted(self):
+        for np in (1, 3, 4):
+            p, _ = mpirun(np, TOOL, "info")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            lines = p.stdout.strip().splitlines()
+            self.assertEqual(len(lines), np, p.stdout)
+            for r, line in enumerate(lines):
+                f = line.split()
+                self.assertEqual(f[0], HOST)
+                self.assertEqual(f[1:3], ["rank", f"{r}/{np}"], line)
+                self.assertEqual(f[3:5], ["local", f"{r}/{np}"], line)
+                self.assertEqual(f[5:7], ["node", "0/1"], line)
+                self.assertIn("rank:MPI_Comm_rank", line)
+
+    def test_info_json_one_record_per_rank(self):
+        p, _ = mpirun(3, TOOL, "info", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        records = json.loads(p.stdout)
+        self.assertEqual([r["rank"] for r in records], [0, 1, 2])
+        for r in records:
+            self.assertEqual(r["world_size"], 3)
+            self.assertEqual(r["local_size"], 3)
+            self.assertEqual(r["local_rank"], r["rank"])
+            self.assertEqual((r["node_rank"], r["node_count"]), (0, 1))
+            self.assertEqual(r["host"], HOST)
+            self.assertTrue(r["from_mpi"])
+            self.assertEqual(r["sources"]["world_size"], "MPI_Comm_size")
+            if FLAVOUR == "openmpi":
+                self.assertEqual(r["launcher"], "openmpi")
+
+    def test_info_env_only_uses_launcher_variables(self):
+        if FLAVOUR != "openmpi":
+            self.skipTest("checks Open MPI's variable names")
+        p, _ = mpirun(2, TOOL, "info", "--env-only", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        records = sorted((json.loads(l) for l in p.stdout.splitlines()), key=lambda r: r["rank"])
+        self.assertEqual([r["rank"] for r in records], [0, 1])
+        for r in records:
+            self.assertFalse(r["from_mpi"])
+            self.assertEqual(r["sources"]["rank"], "OMPI_COMM_WORLD_RANK")
+            self.assertEqual(r["sources"]["local_size"], "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+    def test_env_under_mpirun_on_every_rank(self):
+        with tempfile.TemporaryDirectory() as d:
+            cmd = ["/bin/sh", "-c", f'exec "$0" env --json > {d}/env.${RANK_VAR}', TOOL]
+            p, _ = mpirun(3, *cmd)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            for r in range(3):
+                with open(f"{d}/env.{r}") as f:
+                    e = json.load(f)
+                self.assertEqual(e["rank"]["value"], r)
+                self.assertEqual(e["world_size"]["value"], 3)
+                self.assertEqual(e["rank"]["source"], RANK_VAR)
+
+    def test_env_without_launcher(self):
+        p = run(TOOL, "env", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e = json.loads(p.stdout)
+        self.assertEqual(e["launcher"], "none")
+        self.assertIsNone(e["rank"])
+
+    def test_env_slurm_step_table(self):
+        env = clean_env(SLURM_STEP_ID="0", SLURM_PROCID="4", SLURM_NTASKS="5", SLURM_LOCALID="0",
+                        SLURM_NODEID="2", SLURM_NNODES="3", SLURM_STEP_NODELIST="rack[1-2]-n[1-2]",
+                        SLURM_STEP_NUM_NODES="3", SLURM_STEP_TASKS_PER_NODE="2(x2),1")
+        p = run(TOOL, "env", env=env)
+        # 4 hosts listed for a 3-node step: the step's list must match its node count.
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("SLURM_STEP_NODELIST='rack[1-2]-n[1-2]' lists 4 hosts", p.stderr)
+        env["SLURM_STEP_NODELIST"] = "rack1-n[1-2],rack2-n1"
+        p = run(TOOL, "env", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("rack1-n1,rack1-n2,rack2-n1", p.stdout)
+        self.assertRegex(p.stdout, r"local_size\s+1\s+SLURM_STEP_TASKS_PER_NODE")
+
+    def test_env_bad_value_names_it(self):
+        p = run(TOOL, "env", env=clean_env(OMPI_COMM_WORLD_RANK="9x", OMPI_COMM_WORLD_SIZE="4"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("OMPI_COMM_WORLD_RANK='9x' is not an integer", p.stderr)
+
+    def test_help_for_each_command(self):
+        for sub in ([], ["env"], ["info"]):
+            p = run(TOOL, *sub, "--help")
+            self.assertEqual(p.returncode, 0)
+            self.assertIn("--json" if sub else "info", p.stdout)
+
+
+class OwnedLaunch(unittest.TestCase):
+    def test_probe_owns_mpi_at_several_rank_counts(self):
+        for np in (1, 2, 3):
+            p, _ = mpirun(np, PROBE)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            lines = sorted(p.stdout.splitlines())
+            self.assertEqual(len(lines), np)
+            for line in lines:
+                self.assertTrue(line.startswith("OK "), line)
+                self.assertIn(f"size={np} ", line)
+                self.assertIn("owns=1", line)
+
+    def test_singleton_without_launcher(self):
+        p = run(PROBE)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("OK rank=0 size=1 local_rank=0 local_size=1 node_rank=0 node_count=1", p.stdout)
+
+
+class ErrorAgreement(unittest.TestCase):
+    def check_all_fail_alike(self, p, seconds, np, *parts):
+        statuses = [l.split()[2] for l in p.stdout.splitlines() if l.startswith("EXIT ")]
+        self.assertEqual(statuses, ["3"] * np, p.stdout + p.stderr)
+        errors = [l for l in p.stdout.splitlines() if l.startswith("ERROR ")]
+        self.assertEqual(len(errors), np, p.stdout + p.stderr)
+        self.assertEqual(len(set(errors)), 1, "messages differ:\n" + "\n".join(errors))
+        for part in parts:
+            self.assertIn(part, errors[0])
+        self.assertIn(HOST, errors[0])
+        self.assertLess(seconds, LIMIT_S)
+        self.assertEqual(nothing_left(PROBE), [])
+        return errors[0]
+
+    def test_bad_setting_on_one_rank(self):
+        p, s = mpirun(4, *on_rank(2, "MPINIT_LOG_LEVEL=loud", PROBE))
+        msg = self.check_all_fail_alike(p, s, 4, "phase 'settings' failed on 1 of 4 ranks (rank 2)",
+                                        "MPINIT_LOG_LEVEL='loud' is not one of none|error|warn|info|debug|trace",
+                                        "raised by mpinit::launch on rank 2")
+        print(f"\n  4 ranks, bad setting on rank 2: {s:.2f} s\n  {msg}")
+
+    def test_bad_launcher_variable_on_one_rank(self):
+        if FLAVOUR != "openmpi":
+            self.skipTest("corrupts an Open MPI variable")
+        p, s = mpirun(3, *on_rank(1, "OMPI_COMM_WORLD_LOCAL_SIZE=abc", PROBE))
+        self.check_all_fail_alike(p, s, 3, "phase 'environment' failed on 1 of 3 ranks (rank 1)",
+                                  "OMPI_COMM_WORLD_LOCAL_SIZE='abc' is not an integer")
+
+    def test_launcher_disagreeing_with_mpi(self):
+        if FLAVOUR != "openmpi":
+            self.skipTest("corrupts an Open MPI variable")
+        # Rank 0 is told it is rank 1: valid on its own, contradicted by MPI.
+        p, s = mpirun(2, *on_rank(0, "OMPI_COMM_WORLD_RANK=1", PROBE))
+        self.check_all_fail_alike(p, s, 2, "phase 'identity'", "OMPI_COMM_WORLD_RANK=1 but MPI_Comm_rank=0",
+                                  "MPINIT_CHECK=warn")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,242 @@
+// Session under real mpirun (MPI initialized by the test main, so launch() adopts it).
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "mpinit/mpinit.hpp"
+
+using namespace mpinit;
+
+namespace {
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int world_size() {
+  int s = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+// The same string on every rank? (rank 0's copy is broadcast and compared.)
+bool same_everywhere(const std::string& s, MPI_Comm comm = MPI_COMM_WORLD) {
+  int len = static_cast<int>(s.size());
+  MPI_Bcast(&len, 1, MPI_INT, 0, comm);
+  std::string root(len, '\0');
+  if (world_rank() == 0) root = s;
+  MPI_Bcast(root.data(), len, MPI_CHAR, 0, comm);
+  int same = root == s ? 1 : 0, all = 0;
+  MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, comm);
+  return all == 1;
+}
+
+// Launch with `opts`; return the error message (or "" if it launched).
+std::string launch_error(const Options& opts, Error* out = nullptr) {
+  try {
+    auto s = launch(opts);
+  } catch (const Error& e) {
+    if (out) *out = e;
+    return e.what();
+  }
+  return "";
+}
+
+Options with_env(EnvMap env) {
+  Options o;
+  o.env = std::move(env);
+  return o;
+}
+
+}  // namespace
+
+TEST(Session, AdoptsAnInitializedMpiAndMatchesIt) {
+  auto s = launch();
+  const Identity& id = s.identity();
+  EXPECT_FALSE(s.owns_mpi());
+  EXPECT_TRUE(id.from_mpi);
+  EXPECT_EQ(id.rank.value, world_rank());
+  EXPECT_EQ(id.size.value, world_size());
+  EXPECT_EQ(id.rank.source, "MPI_Comm_rank");
+  EXPECT_EQ(id.host, hostname());
+  // One machine: one node, and every rank is on it.
+  EXPECT_EQ(id.node_count.value, 1);
+  EXPECT_EQ(id.node_rank.value, 0);
+  EXPECT_EQ(id.local_size.value, world_size());
+  EXPECT_EQ(id.local_rank.value, world_rank());
+  EXPECT_NE(s.comm(), MPI_COMM_NULL);
+  int cmp = MPI_UNEQUAL;
+  MPI_Comm_compare(s.comm(), MPI_COMM_WORLD, &cmp);
+  EXPECT_EQ(cmp, MPI_CONGRUENT);  // a duplicate, never WORLD itself
+  int lsize = 0;
+  MPI_Comm_size(s.local_comm(), &lsize);
+  EXPECT_EQ(lsize, world_size());
+}
+
+TEST(Session, AgreesWithOpenMpiEnvironment) {
+  const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (!r) GTEST_SKIP() << "not started by Open MPI's mpirun (singleton)";
+  auto s = launch();
+  EXPECT_EQ(s.launch_env().launcher, Launcher::openmpi);
+  EXPECT_EQ(s.identity().launcher, Launcher::openmpi);
+  EXPECT_EQ(s.launch_env().rank->value, s.identity().rank.value);
+  EXPECT_EQ(s.launch_env().local_rank->value, s.identity().local_rank.value);
+  EXPECT_EQ(s.launch_env().local_size->value, s.identity().local_size.value);
+}
+
+TEST(Session, PhasesRunInOrderAndAreTimed) {
+  auto s = launch();
+  std::vector<std::string> names;
+  for (const auto& p : s.timings()) {
+    names.push_back(p.phase);
+    EXPECT_GE(p.seconds, 0.0);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"settings", "environment", "mpi", "identity"}));
+}
+
+TEST(Session, OwnModeRefusesAnInitializedMpiOnEveryRank) {
+  Options o;
+  o.mode = InitMode::own;
+  Error e(Errc::internal, "");
+  std::string msg = launch_error(o, &e);
+  EXPECT_NE(msg.find("already initialized"), std::string::npos) << msg;
+  EXPECT_EQ(e.code(), Errc::mpi);
+}
+
+TEST(Session, SubCommunicatorIdentityIsRelativeToIt) {
+  int r = world_rank(), n = world_size();
+  MPI_Comm half;
+  MPI_Comm_split(MPI_COMM_WORLD, r % 2, r, &half);
+  {
+    Options o;
+    o.comm = half;
+    auto s = launch(o);
+    int hr = 0, hs = 0;
+    MPI_Comm_rank(half, &hr);
+    MPI_Comm_size(half, &hs);
+    EXPECT_EQ(s.identity().rank.value, hr);
+    EXPECT_EQ(s.identity().size.value, hs);
+    EXPECT_EQ(s.identity().size.value, r % 2 == 0 ? (n + 1) / 2 : n / 2);
+    EXPECT_EQ(s.identity().local_size.value, hs);  // one node
+    EXPECT_EQ(s.identity().node_count.value, 1);
+    // The caller's communicator keeps its error handler.
+    MPI_Errhandler eh;
+    MPI_Comm_get_errhandler(half, &eh);
+    EXPECT_EQ(eh, MPI_ERRORS_ARE_FATAL);
+    MPI_Errhandler_free(&eh);
+  }
+  int one = 1, sum = 0;
+  MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, half);  // still usable after the session
+  int hs = 0;
+  MPI_Comm_size(half, &hs);
+  EXPECT_EQ(sum, hs);
+  MPI_Comm_free(&half);
+}
+
+TEST(Session, WorldErrorHandlerIsUntouched) {
+  { auto s = launch(); }
+  MPI_Errhandler eh;
+  MPI_Comm_get_errhandler(MPI_COMM_WORLD, &eh);
+  EXPECT_EQ(eh, MPI_ERRORS_ARE_FATAL);
+  MPI_Errhandler_free(&eh);
+}
+
+TEST(ErrorAgreement, ABadSettingOnOneRankFailsEveryRankWithTheSameMessage) {
+  const int bad = world_size() - 1;
+  EnvMap env;
+  if (world_rank() == bad) env["MPINIT_LOG_LEVEL"] = "loud";
+  Error e(Errc::internal, "");
+  std::string msg = launch_error(with_env(env), &e);
+  ASSERT_FALSE(msg.empty()) << "launch succeeded";
+  EXPECT_TRUE(same_everywhere(msg)) << msg;
+  EXPECT_EQ(e.code(), Errc::invalid_setting);
+  EXPECT_EQ(e.phase(), "settings");
+  EXPECT_EQ(e.failed_ranks(), std::vector<int>{bad});
+  EXPECT_EQ(e.failed_count(), 1);
+  EXPECT_NE(msg.find("MPINIT_LOG_LEVEL='loud' is not one of"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rank " + std::to_string(bad)), std::string::npos) << msg;
+  EXPECT_NE(msg.find(hostname()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("phase 'settings'"), std::string::npos) << msg;
+}
+
+TEST(ErrorAgreement, ManyFailingRanksAreCountedAndTheLowestListed) {
+  // Every odd rank has a broken launcher variable; rank 1 (lowest) gives the cause.
+  EnvMap env = {{"OMPI_COMM_WORLD_RANK", std::to_string(world_rank())},
+                {"OMPI_COMM_WORLD_SIZE", std::to_string(world_size())}};
+  if (world_rank() % 2 == 1) env["OMPI_COMM_WORLD_LOCAL_RANK"] = "r" + std::to_string(world_rank());
+  Error e(Errc::internal, "");
+  std::string msg = launch_error(with_env(env), &e);
+  const int odd = world_size() / 2;
+  if (odd == 0) {
+    EXPECT_EQ(msg, "");
+    return;
+  }
+  EXPECT_TRUE(same_everywhere(msg)) << msg;
+  EXPECT_EQ(e.code(), Errc::invalid_environment);
+  EXPECT_EQ(e.phase(), "environment");
+  EXPECT_EQ(e.failed_count(), odd);
+  ASSERT_FALSE(e.failed_ranks().empty());
+  EXPECT_EQ(e.failed_ranks()[0], 1);
+  EXPECT_EQ(static_cast<int>(e.failed_ranks().size()), std::min(odd, 8));
+  EXPECT_NE(msg.find("OMPI_COMM_WORLD_LOCAL_RANK='r1' is not an integer"), std::string::npos) << msg;
+}
+
+TEST(CrossCheck, AWrongLauncherSizeIsAMismatchOnEveryRank) {
+  EnvMap env = {{"OMPI_COMM_WORLD_RANK", std::to_string(world_rank())},
+                {"OMPI_COMM_WORLD_SIZE", std::to_string(world_size() + 1)}};
+  Error e(Errc::internal, "");
+  std::string msg = launch_error(with_env(env), &e);
+  EXPECT_EQ(e.code(), Errc::mismatch) << msg;
+  EXPECT_EQ(e.phase(), "identity");
+  EXPECT_EQ(e.failed_count(), world_size());
+  EXPECT_TRUE(same_everywhere(msg)) << msg;
+  const std::string want = "OMPI_COMM_WORLD_SIZE=" + std::to_string(world_size() + 1) + " but MPI_Comm_size=" +
+                           std::to_string(world_size());
+  if (world_size() > 1) {
+    EXPECT_NE(msg.find(want), std::string::npos) << msg;
+  }
+  // With MPINIT_CHECK=warn the job goes on with MPI's values.
+  env["MPINIT_CHECK"] = "warn";
+  env["MPINIT_LOG_LEVEL"] = "error";  // keep the expected warning out of the test log
+  auto s = launch(with_env(env));
+  EXPECT_EQ(s.identity().size.value, world_size());
+}
+
+TEST(CrossCheck, SingletonsAreReportedAsSuch) {
+  if (world_size() != 1) GTEST_SKIP() << "needs a world of one process";
+  EnvMap env = {{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "0"},
+                {"SLURM_NODEID", "0"},  {"SLURM_NNODES", "1"}};
+  std::string msg = launch_error(with_env(env));
+  EXPECT_NE(msg.find("every process is a singleton"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("SLURM_NTASKS=4"), std::string::npos) << msg;
+}
+
+TEST(CrossCheck, ASubCommunicatorIsNotComparedWithTheWorldsVariables) {
+  MPI_Comm self_dup;
+  MPI_Comm_dup(MPI_COMM_SELF, &self_dup);
+  Options o = with_env({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "1"}});
+  o.comm = self_dup;
+  auto s = launch(o);
+  EXPECT_EQ(s.identity().size.value, 1);
+  MPI_Comm_free(&self_dup);
+}
+
+TEST(EnvOnly, IdentityFromTheEnvironmentAlone) {
+  Options o = with_env({{"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_SIZE", "5"},
+                        {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}});
+  o.mode = InitMode::env_only;
+  auto s = launch(o);
+  EXPECT_FALSE(s.identity().from_mpi);
+  EXPECT_EQ(s.identity().rank.value, 3);
+  EXPECT_EQ(s.identity().rank.source, "OMPI_COMM_WORLD_RANK");
+  EXPECT_EQ(s.identity().local_size.value, 2);
+  EXPECT_EQ(s.comm(), MPI_COMM_NULL);
+  // A bad value fails locally (no MPI to agree over), naming the variable and the rank.
+  o.env = EnvMap{{"OMPI_COMM_WORLD_RANK", "7"}, {"OMPI_COMM_WORLD_SIZE", "x"}};
+  std::string msg = launch_error(o);
+  EXPECT_NE(msg.find("OMPI_COMM_WORLD_SIZE='x' is not an integer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rank 7"), std::string::npos) << msg;
+}

@@ -1,0 +1,290 @@
+// The launcher environment layer on env maps: every launcher, the priority rules, bad input.
+#include <gtest/gtest.h>
+
+#include "mpinit/env.hpp"
+
+using namespace mpinit;
+
+namespace {
+
+// Expects parse_launch_env to throw an Error whose message contains every one of `parts`.
+void expect_env_error(const EnvMap& env, std::initializer_list<const char*> parts) {
+  try {
+    parse_launch_env(env);
+    ADD_FAILURE() << "no error for this environment";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_environment);
+    for (const char* p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
+  }
+}
+
+EnvMap ompi(int rank, int size, int lrank, int lsize) {
+  return {{"OMPI_COMM_WORLD_RANK", std::to_string(rank)},      {"OMPI_COMM_WORLD_SIZE", std::to_string(size)},
+          {"OMPI_COMM_WORLD_LOCAL_RANK", std::to_string(lrank)}, {"OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(lsize)},
+          {"OMPI_COMM_WORLD_NODE_RANK", std::to_string(lrank)},  {"PMIX_RANK", std::to_string(rank)}};
+}
+
+// What srun sets in a task of a step (see ../shared/LAUNCHERS.md, measured on Slurm 22.05).
+EnvMap slurm_step(int procid, int localid, int nodeid) {
+  return {{"SLURM_JOB_ID", "7"},           {"SLURM_STEP_ID", "0"},         {"SLURM_PROCID", std::to_string(procid)},
+          {"SLURM_LOCALID", std::to_string(localid)}, {"SLURM_NODEID", std::to_string(nodeid)},
+          {"SLURM_NTASKS", "7"},           {"SLURM_NPROCS", "7"},          {"SLURM_STEP_NUM_TASKS", "7"},
+          {"SLURM_NNODES", "4"},           {"SLURM_STEP_NUM_NODES", "4"},  {"SLURM_JOB_NODELIST", "node[001,007-009]"},
+          {"SLURM_STEP_NODELIST", "node[001,007-009]"}, {"SLURM_STEP_TASKS_PER_NODE", "2(x3),1"},
+          {"SLURM_TASKS_PER_NODE", "2(x3),1"}};
+}
+
+// What an sbatch script carries (the batch step): no SLURM_STEP_ID.
+EnvMap slurm_batch() {
+  return {{"SLURM_JOB_ID", "7"},    {"SLURM_PROCID", "0"},           {"SLURM_LOCALID", "0"},
+          {"SLURM_NODEID", "0"},    {"SLURM_NTASKS", "3"},           {"SLURM_NPROCS", "3"},
+          {"SLURM_NNODES", "2"},    {"SLURM_JOB_NODELIST", "n[1-2]"}, {"SLURM_TASKS_PER_NODE", "2,1"}};
+}
+
+EnvMap merge(EnvMap a, const EnvMap& b) {
+  for (const auto& kv : b) a[kv.first] = kv.second;
+  return a;
+}
+
+}  // namespace
+
+TEST(LaunchEnv, NoLauncher) {
+  auto e = parse_launch_env({{"HOME", "/root"}});
+  EXPECT_EQ(e.launcher, Launcher::none);
+  EXPECT_FALSE(e.rank);
+  EXPECT_FALSE(e.size);
+  EXPECT_TRUE(e.also_present.empty());
+}
+
+TEST(LaunchEnv, OpenMpi) {
+  auto env = ompi(5, 8, 1, 2);
+  env["OMPI_MCA_orte_num_nodes"] = "4";
+  auto e = parse_launch_env(env);
+  EXPECT_EQ(e.launcher, Launcher::openmpi);
+  EXPECT_EQ(e.rank->value, 5);
+  EXPECT_EQ(e.rank->source, "OMPI_COMM_WORLD_RANK");
+  EXPECT_EQ(e.size->value, 8);
+  EXPECT_EQ(e.local_rank->value, 1);
+  EXPECT_EQ(e.local_size->value, 2);
+  EXPECT_EQ(e.node_count->value, 4);
+  EXPECT_EQ(e.node_count->source, "OMPI_MCA_orte_num_nodes");
+  // OMPI_COMM_WORLD_NODE_RANK is a rank on the node, never the node index.
+  EXPECT_FALSE(e.node_rank);
+  ASSERT_FALSE(e.notes.empty());
+  EXPECT_NE(e.notes[0].find("OMPI_COMM_WORLD_NODE_RANK"), std::string::npos);
+  // PMIX_RANK is there too, but Open MPI's variables describe the process.
+  ASSERT_EQ(e.also_present.size(), 1u);
+  EXPECT_EQ(e.also_present[0], Launcher::pmix);
+}
+
+TEST(LaunchEnv, SlurmStep) {
+  auto e = parse_launch_env(slurm_step(6, 0, 3));
+  EXPECT_EQ(e.launcher, Launcher::slurm);
+  EXPECT_EQ(e.rank->value, 6);
+  EXPECT_EQ(e.size->value, 7);
+  EXPECT_EQ(e.size->source, "SLURM_STEP_NUM_TASKS");
+  EXPECT_EQ(e.local_rank->value, 0);
+  EXPECT_EQ(e.node_rank->value, 3);
+  EXPECT_EQ(e.node_count->value, 4);
+  EXPECT_EQ(e.local_size->value, 1);  // the last node of "2(x3),1"
+  EXPECT_EQ(e.local_size->source, "SLURM_STEP_TASKS_PER_NODE");
+  EXPECT_EQ(e.nodes, (std::vector<std::string>{"node001", "node007", "node008", "node009"}));
+  auto mid = parse_launch_env(slurm_step(3, 1, 1));
+  EXPECT_EQ(mid.local_size->value, 2);
+}
+
+TEST(LaunchEnv, SlurmStepOldNamesOnly) {
+  // SLURM_NPROCS / SLURM_NNODES / SLURM_TASKS_PER_NODE / SLURM_STEPID alone still work.
+  EnvMap env = {{"SLURM_STEPID", "1"},  {"SLURM_PROCID", "2"}, {"SLURM_NPROCS", "3"},        {"SLURM_LOCALID", "0"},
+                {"SLURM_NODEID", "1"},  {"SLURM_NNODES", "2"}, {"SLURM_TASKS_PER_NODE", "2,1"}};
+  auto e = parse_launch_env(env);
+  EXPECT_EQ(e.launcher, Launcher::slurm);
+  EXPECT_EQ(e.size->source, "SLURM_NPROCS");
+  EXPECT_EQ(e.node_count->source, "SLURM_NNODES");
+  EXPECT_EQ(e.local_size->value, 1);
+}
+
+TEST(LaunchEnv, SlurmBatchStepIsNotThisProcess) {
+  auto e = parse_launch_env(slurm_batch());
+  EXPECT_EQ(e.launcher, Launcher::none);
+  EXPECT_FALSE(e.rank);
+  EXPECT_FALSE(e.size);
+  ASSERT_EQ(e.also_present.size(), 1u);
+  EXPECT_EQ(e.also_present[0], Launcher::slurm);
+  ASSERT_FALSE(e.notes.empty());
+  EXPECT_NE(e.notes[0].find("allocation"), std::string::npos);
+}
+
+TEST(LaunchEnv, MpirunInsideSbatchUsesOpenMpi) {
+  // Every rank carries the batch step's SLURM_PROCID=0 and SLURM_NTASKS=3: they must not win.
+  auto e = parse_launch_env(merge(slurm_batch(), ompi(3, 4, 1, 2)));
+  EXPECT_EQ(e.launcher, Launcher::openmpi);
+  EXPECT_EQ(e.rank->value, 3);
+  EXPECT_EQ(e.size->value, 4);
+  EXPECT_EQ(e.rank->source, "OMPI_COMM_WORLD_RANK");
+  EXPECT_TRUE(e.nodes.empty());
+}
+
+TEST(LaunchEnv, SrunPmi2IsSlurmNotHydra) {
+  auto env = merge(slurm_step(2, 0, 1), {{"PMI_RANK", "2"}, {"PMI_SIZE", "7"}, {"PMI_FD", "5"}, {"PMI_JOBID", "7.0"}});
+  EXPECT_EQ(parse_launch_env(env).launcher, Launcher::slurm);
+}
+
+TEST(LaunchEnv, HydraAndIntelMpi) {
+  EnvMap env = {{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}, {"PMI_FD", "6"}, {"MPI_LOCALRANKID", "1"}, {"MPI_LOCALNRANKS", "2"}};
+  auto e = parse_launch_env(env);
+  EXPECT_EQ(e.launcher, Launcher::hydra);
+  EXPECT_EQ(e.rank->value, 3);
+  EXPECT_EQ(e.size->source, "PMI_SIZE");
+  EXPECT_EQ(e.local_rank->source, "MPI_LOCALRANKID");
+  EXPECT_EQ(e.local_size->value, 2);
+  // mpiexec.hydra inside an sbatch allocation: hydra's variables win over the batch step's.
+  auto in_batch = parse_launch_env(merge(slurm_batch(), env));
+  EXPECT_EQ(in_batch.launcher, Launcher::hydra);
+  EXPECT_EQ(in_batch.rank->value, 3);
+}
+
+TEST(LaunchEnv, CrayPals) {
+  EnvMap env = {{"PALS_RANKID", "9"},   {"PMI_SIZE", "16"},     {"PALS_LOCAL_RANKID", "1"}, {"PALS_LOCAL_SIZE", "4"},
+                {"PALS_NODEID", "2"},   {"PMI_RANK", "9"},      {"PMI_LOCAL_RANK", "1"},    {"PMI_LOCAL_SIZE", "4"}};
+  auto e = parse_launch_env(env);
+  EXPECT_EQ(e.launcher, Launcher::pals);
+  EXPECT_EQ(e.rank->value, 9);
+  EXPECT_EQ(e.size->value, 16);
+  EXPECT_EQ(e.local_rank->source, "PALS_LOCAL_RANKID");
+  EXPECT_EQ(e.node_rank->value, 2);
+  // Without the PALS_LOCAL_* names, PMI_LOCAL_* are used.
+  env.erase("PALS_LOCAL_RANKID");
+  env.erase("PALS_LOCAL_SIZE");
+  auto f = parse_launch_env(env);
+  EXPECT_EQ(f.local_rank->source, "PMI_LOCAL_RANK");
+  EXPECT_EQ(f.local_size->source, "PMI_LOCAL_SIZE");
+}
+
+TEST(LaunchEnv, Mvapich2AndJsm) {
+  auto m = parse_launch_env({{"MV2_COMM_WORLD_RANK", "1"}, {"MV2_COMM_WORLD_SIZE", "2"},
+                             {"MV2_COMM_WORLD_LOCAL_RANK", "1"}, {"MV2_COMM_WORLD_LOCAL_SIZE", "2"}});
+  EXPECT_EQ(m.launcher, Launcher::mvapich2);
+  EXPECT_EQ(m.local_size->source, "MV2_COMM_WORLD_LOCAL_SIZE");
+  auto j = parse_launch_env({{"JSM_NAMESPACE_RANK", "5"}, {"JSM_NAMESPACE_SIZE", "8"},
+                             {"JSM_NAMESPACE_LOCAL_RANK", "1"}, {"JSM_NAMESPACE_LOCAL_SIZE", "4"}});
+  EXPECT_EQ(j.launcher, Launcher::jsm);
+  EXPECT_EQ(j.rank->value, 5);
+  EXPECT_EQ(j.local_size->value, 4);
+}
+
+TEST(LaunchEnv, PmixRankOnly) {
+  auto e = parse_launch_env({{"PMIX_RANK", "0"}, {"PMIX_NAMESPACE", "x"}});
+  EXPECT_EQ(e.launcher, Launcher::pmix);
+  EXPECT_EQ(e.rank->value, 0);
+  EXPECT_FALSE(e.size);
+}
+
+TEST(LaunchEnv, TorchrunIsInnermost) {
+  EnvMap torch = {{"TORCHELASTIC_RUN_ID", "none"}, {"RANK", "5"},          {"WORLD_SIZE", "8"},
+                  {"LOCAL_RANK", "1"},             {"LOCAL_WORLD_SIZE", "4"}, {"GROUP_RANK", "1"},
+                  {"GROUP_WORLD_SIZE", "2"},       {"MASTER_ADDR", "n1"},  {"MASTER_PORT", "29500"}};
+  // torchrun started by srun (one agent per node): the worker's RANK describes it, not SLURM_PROCID.
+  EnvMap agent_slurm = {{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "0"},
+                        {"SLURM_NODEID", "1"}, {"SLURM_NNODES", "2"}};
+  auto e = parse_launch_env(merge(agent_slurm, torch));
+  EXPECT_EQ(e.launcher, Launcher::torchrun);
+  EXPECT_EQ(e.rank->value, 5);
+  EXPECT_EQ(e.size->value, 8);
+  EXPECT_EQ(e.local_rank->value, 1);
+  EXPECT_EQ(e.local_size->value, 4);
+  EXPECT_EQ(e.node_rank->source, "GROUP_RANK");
+  EXPECT_EQ(e.node_count->value, 2);
+  EXPECT_EQ(e.master_addr->value, "n1");
+  EXPECT_EQ(e.master_port->value, "29500");
+  ASSERT_EQ(e.also_present.size(), 2u);  // slurm, and RANK/WORLD_SIZE as such
+  EXPECT_EQ(e.also_present[0], Launcher::slurm);
+}
+
+TEST(LaunchEnv, TorchVariablesWithoutTorchrunRankBelowMpi) {
+  // RANK/WORLD_SIZE set by hand (or by mpinit exec) do not override an MPI launcher's variables.
+  EnvMap env = merge(ompi(1, 2, 1, 2), {{"RANK", "0"}, {"WORLD_SIZE", "1"}});
+  EXPECT_EQ(parse_launch_env(env).launcher, Launcher::openmpi);
+  auto alone = parse_launch_env({{"RANK", "2"}, {"WORLD_SIZE", "3"}, {"NODE_RANK", "0"}});
+  EXPECT_EQ(alone.launcher, Launcher::torch_env);
+  EXPECT_EQ(alone.node_rank->source, "NODE_RANK");
+}
+
+// ---- bad input: each names the variable, its value and the rule ----
+
+TEST(LaunchEnvErrors, NotANumber) {
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_RANK", "9x"}}), {"OMPI_COMM_WORLD_RANK='9x'", "not an integer"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", ""}}), {"OMPI_COMM_WORLD_SIZE=''", "not an integer"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", " 4"}}), {"OMPI_COMM_WORLD_SIZE=' 4'", "not an integer"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", "+4"}}), {"'+4'", "not an integer"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", "4.0"}}), {"'4.0'", "not an integer"});
+}
+
+TEST(LaunchEnvErrors, NegativeAndOverflow) {
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_RANK", "-1"}}), {"OMPI_COMM_WORLD_RANK='-1'", "negative"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", "0"}}), {"OMPI_COMM_WORLD_SIZE='0'", ">= 1"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", "99999999999"}}), {"'99999999999'", "out of range"});
+  expect_env_error(merge(ompi(0, 4, 0, 4), {{"OMPI_COMM_WORLD_SIZE", "99999999999999999999999"}}), {"out of range"});
+}
+
+TEST(LaunchEnvErrors, InconsistentValues) {
+  expect_env_error(ompi(4, 4, 0, 4), {"OMPI_COMM_WORLD_RANK=4", "OMPI_COMM_WORLD_SIZE=4", "rank must be below"});
+  expect_env_error(ompi(1, 4, 2, 2), {"OMPI_COMM_WORLD_LOCAL_RANK=2", "OMPI_COMM_WORLD_LOCAL_SIZE=2"});
+  expect_env_error(ompi(1, 4, 1, 5), {"OMPI_COMM_WORLD_LOCAL_SIZE=5", "larger than", "OMPI_COMM_WORLD_SIZE=4"});
+  expect_env_error(ompi(0, 4, 1, 2), {"OMPI_COMM_WORLD_LOCAL_RANK=1", "OMPI_COMM_WORLD_RANK=0"});
+  expect_env_error(merge(slurm_step(1, 0, 4), {}), {"SLURM_NODEID=4", "SLURM_STEP_NUM_NODES=4"});
+}
+
+TEST(LaunchEnvErrors, SlurmListsDisagree) {
+  expect_env_error(merge(slurm_step(0, 0, 0), {{"SLURM_STEP_TASKS_PER_NODE", "2(x3),2"}}),
+                   {"SLURM_STEP_TASKS_PER_NODE='2(x3),2'", "sums to 8", "SLURM_STEP_NUM_TASKS=7"});
+  expect_env_error(merge(slurm_step(0, 0, 0), {{"SLURM_STEP_TASKS_PER_NODE", "3,4"}}),
+                   {"SLURM_STEP_TASKS_PER_NODE='3,4'", "2 nodes", "SLURM_STEP_NUM_NODES=4"});
+  expect_env_error(merge(slurm_step(0, 0, 0), {{"SLURM_STEP_NODELIST", "node[1-3]"}}),
+                   {"SLURM_STEP_NODELIST='node[1-3]'", "3 hosts", "SLURM_STEP_NUM_NODES=4"});
+  expect_env_error(merge(slurm_step(0, 0, 0), {{"SLURM_STEP_NODELIST", "node[1-3"}}),
+                   {"SLURM_STEP_NODELIST='node[1-3'", "never closed"});
+  expect_env_error(merge(slurm_step(0, 0, 0), {{"SLURM_STEP_TASKS_PER_NODE", "2(x3"}}),
+                   {"SLURM_STEP_TASKS_PER_NODE='2(x3'", "N(xM)"});
+}
+
+TEST(LaunchEnvErrors, JobNodeListOfALargerAllocationIsOnlyANote) {
+  // A step on 4 nodes of an 8-node allocation: the job's list is not the step's.
+  auto env = slurm_step(0, 0, 0);
+  env.erase("SLURM_STEP_NODELIST");
+  env["SLURM_JOB_NODELIST"] = "node[1-8]";
+  auto e = parse_launch_env(env);
+  EXPECT_TRUE(e.nodes.empty());
+  ASSERT_FALSE(e.notes.empty());
+  EXPECT_NE(e.notes[0].find("SLURM_JOB_NODELIST"), std::string::npos);
+}
+
+TEST(LaunchEnvErrors, MasterPort) {
+  expect_env_error({{"MASTER_PORT", "70000"}}, {"MASTER_PORT='70000'", "<= 65535"});
+  expect_env_error({{"MASTER_PORT", "http"}}, {"MASTER_PORT='http'", "not an integer"});
+  expect_env_error({{"MASTER_ADDR", ""}}, {"MASTER_ADDR=''"});
+}
+
+TEST(LaunchEnvErrors, OnlyTheChosenLauncherIsParsed) {
+  // A broken variable of a launcher that does not describe this process is not an error.
+  auto e = parse_launch_env(merge(ompi(0, 2, 0, 2), {{"SLURM_PROCID", "zz"}, {"SLURM_JOB_ID", "1"}}));
+  EXPECT_EQ(e.launcher, Launcher::openmpi);
+}
+
+// ---- parse_int ----
+
+TEST(ParseInt, Strict) {
+  EXPECT_EQ(parse_int("X", "42", 0, 100), 42);
+  EXPECT_EQ(parse_int("X", "-5", -10, 10), -5);
+  EXPECT_EQ(parse_int("X", "007", 0, 100), 7);
+  EXPECT_THROW(parse_int("X", "101", 0, 100), Error);
+  EXPECT_THROW(parse_int("X", "4 ", 0, 100), Error);
+  EXPECT_THROW(parse_int("X", "0x10", 0, 100), Error);
+  try {
+    parse_int("MPINIT_X", "5", 10, 20, Errc::invalid_setting);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_setting);
+    EXPECT_STREQ(e.what(), "MPINIT_X='5' is too small (must be >= 10)");
+  }
+}

@@ -1,0 +1,140 @@
+// Settings precedence and strict parsing; identity from the environment; the log prefix.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "mpinit/identity.hpp"
+#include "mpinit/log.hpp"
+#include "mpinit/settings.hpp"
+
+using namespace mpinit;
+
+TEST(Settings, Defaults) {
+  auto s = resolve_settings({}, {});
+  EXPECT_EQ(s.mode.value, InitMode::own_if_needed);
+  EXPECT_EQ(s.mode.source, "default");
+  EXPECT_EQ(s.thread_level.value, ThreadLevel::funneled);
+  EXPECT_EQ(s.log_level.value, LogLevel::warn);
+  EXPECT_FALSE(s.log_all_ranks.value);
+  EXPECT_EQ(s.check.value, CheckLevel::error);
+  EXPECT_TRUE(s.warnings.empty());
+}
+
+TEST(Settings, EnvironmentOverridesDefaultOptionOverridesEnvironment) {
+  EnvMap env = {{"MPINIT_LOG_LEVEL", "DEBUG"}, {"MPINIT_CHECK", "warn"}, {"MPINIT_THREAD_LEVEL", "multiple"},
+                {"MPINIT_MODE", "env_only"},   {"MPINIT_LOG_RANKS", "all"}};
+  auto s = resolve_settings({}, env);
+  EXPECT_EQ(s.log_level.value, LogLevel::debug);
+  EXPECT_EQ(s.log_level.source, "MPINIT_LOG_LEVEL");
+  EXPECT_EQ(s.check.value, CheckLevel::warn);
+  EXPECT_EQ(s.thread_level.value, ThreadLevel::multiple);
+  EXPECT_EQ(s.mode.value, InitMode::env_only);
+  EXPECT_TRUE(s.log_all_ranks.value);
+
+  Overrides o;
+  o.log_level = LogLevel::error;
+  o.check = CheckLevel::off;
+  o.log_all_ranks = false;
+  auto t = resolve_settings(o, env);
+  EXPECT_EQ(t.log_level.value, LogLevel::error);
+  EXPECT_EQ(t.log_level.source, "option");
+  EXPECT_EQ(t.check.value, CheckLevel::off);
+  EXPECT_FALSE(t.log_all_ranks.value);
+  EXPECT_EQ(t.log_all_ranks.source, "option");
+  EXPECT_EQ(t.mode.source, "MPINIT_MODE");  // not overridden: still from the environment
+}
+
+TEST(Settings, BadValuesNameVariableValueAndChoices) {
+  struct Case {
+    const char* var;
+    const char* value;
+    const char* rule;
+  };
+  for (auto c : {Case{"MPINIT_LOG_LEVEL", "loud", "none|error|warn|info|debug|trace"},
+                 Case{"MPINIT_CHECK", "strict", "off|warn|error"},
+                 Case{"MPINIT_THREAD_LEVEL", "3", "single|funneled|serialized|multiple"},
+                 Case{"MPINIT_MODE", "", "own|adopt|own_if_needed|env_only"},
+                 Case{"MPINIT_LOG_RANKS", "1", "root|all"}}) {
+    try {
+      resolve_settings({}, {{c.var, c.value}});
+      ADD_FAILURE() << c.var << " accepted '" << c.value << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::invalid_setting);
+      EXPECT_EQ(std::string(e.what()), std::string(c.var) + "='" + c.value + "' is not one of " + c.rule);
+    }
+  }
+}
+
+TEST(Settings, AnOptionHidesABadVariable) {
+  Overrides o;
+  o.log_level = LogLevel::info;
+  EXPECT_NO_THROW(resolve_settings(o, {{"MPINIT_LOG_LEVEL", "loud"}}));
+}
+
+TEST(Settings, UnknownVariableIsAWarning) {
+  auto s = resolve_settings({}, {{"MPINIT_LOG_LEVLE", "debug"}, {"MPINITX", "1"}});
+  ASSERT_EQ(s.warnings.size(), 1u);
+  EXPECT_NE(s.warnings[0].find("MPINIT_LOG_LEVLE"), std::string::npos);
+}
+
+TEST(Settings, DescribeListsEverySettingWithItsSource) {
+  auto rows = describe(resolve_settings({}, {{"MPINIT_CHECK", "off"}}));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[4].name, "check");
+  EXPECT_EQ(rows[4].value, "off");
+  EXPECT_EQ(rows[4].source, "MPINIT_CHECK");
+}
+
+TEST(IdentityFromEnv, NoLauncherIsASingleton) {
+  auto id = identity_from_env(parse_launch_env({}), "h");
+  EXPECT_EQ(id.rank.value, 0);
+  EXPECT_EQ(id.size.value, 1);
+  EXPECT_EQ(id.local_size.value, 1);
+  EXPECT_EQ(id.node_count.value, 1);
+  EXPECT_EQ(id.rank.source, "default (no launcher)");
+  EXPECT_FALSE(id.from_mpi);
+  EXPECT_EQ(id.host, "h");
+}
+
+TEST(IdentityFromEnv, UnknownStaysUnknown) {
+  auto id = identity_from_env(parse_launch_env({{"PMIX_RANK", "3"}}), "h");
+  EXPECT_EQ(id.rank.value, 3);
+  EXPECT_EQ(id.size.value, -1);
+  EXPECT_EQ(id.size.source, "unknown");
+  EXPECT_EQ(id.node_rank.value, -1);
+}
+
+TEST(IdentityFromEnv, OneNodeFillsNodeAndLocal) {
+  auto id = identity_from_env(parse_launch_env({{"RANK", "2"}, {"WORLD_SIZE", "3"}, {"GROUP_WORLD_SIZE", "1"}}), "h");
+  EXPECT_EQ(id.node_rank.value, 0);
+  EXPECT_EQ(id.local_rank.value, 2);
+  EXPECT_EQ(id.local_size.value, 3);
+  EXPECT_EQ(id.local_size.source, "WORLD_SIZE (one node)");
+}
+
+TEST(IdentityFromEnv, SlurmStep) {
+  EnvMap env = {{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "2"}, {"SLURM_NTASKS", "3"}, {"SLURM_LOCALID", "0"},
+                {"SLURM_NODEID", "1"},  {"SLURM_NNODES", "2"}, {"SLURM_STEP_TASKS_PER_NODE", "2,1"}};
+  auto id = identity_from_env(parse_launch_env(env), "n2");
+  EXPECT_EQ(id.launcher, Launcher::slurm);
+  EXPECT_EQ(id.rank.value, 2);
+  EXPECT_EQ(id.local_size.value, 1);
+  EXPECT_EQ(id.node_rank.value, 1);
+  EXPECT_EQ(id.node_rank.source, "SLURM_NODEID");
+}
+
+TEST(Logger, PrefixAndRankFilter) {
+  Logger log(LogLevel::info, false);
+  EXPECT_TRUE(log.enabled(LogLevel::info));  // rank not known yet: printed
+  log.set_rank(3, 1);
+  EXPECT_EQ(log.prefix(LogLevel::warn),
+            hostname() + ":" + std::to_string(getpid()) + " [rank 3/1] mpinit WARN ");
+  EXPECT_TRUE(log.enabled(LogLevel::warn));    // warnings on every rank
+  EXPECT_FALSE(log.enabled(LogLevel::info));   // INFO on rank 0 only
+  EXPECT_FALSE(log.enabled(LogLevel::debug));  // above the level
+  Logger all(LogLevel::debug, true);
+  all.set_rank(3, 1);
+  EXPECT_TRUE(all.enabled(LogLevel::debug));
+  EXPECT_FALSE(all.enabled(LogLevel::trace));
+  Logger none(LogLevel::none, true);
+  EXPECT_FALSE(none.enabled(LogLevel::error));
+}
