@@ -87,8 +87,40 @@ int cmd_env(bool as_json) {
   return 0;
 }
 
+// One rank's plan, named plainly.
+json plan_json(const mpinit::NodeTopology& t, const mpinit::RankPlan& p) {
+  json gpus = json::array();
+  for (size_t i = 0; i < p.gpus.size(); ++i) {
+    const auto& g = t.gpus[p.gpus[i]];
+    gpus.push_back({{"name", g.name}, {"busid", g.loc.busid}, {"ordinal", p.ordinals[i]}, {"physical", g.physical}});
+  }
+  json j = {{"local_rank", p.local_rank},
+            {"gpus", gpus},
+            {"gpu", p.gpus.empty() ? json(nullptr) : json(t.gpus[p.gpus[0]].name)},
+            {"nic", p.nic < 0 ? json(nullptr) : json(t.nics[p.nic].name)},
+            {"cpus", mpinit::format_cpus(p.cpus)},
+            {"numa", p.numa},
+            {"reason", p.reason}};
+  return j;
+}
+
+std::string plan_cols(const json& p) {
+  std::string gpu = "-";
+  for (const auto& g : p["gpus"])
+    gpu = (gpu == "-" ? "" : gpu + "+") + fmt::format("{}({})", g["name"].get<std::string>(), g["ordinal"].get<int>());
+  std::string numa;
+  for (const auto& n : p["numa"]) numa += (numa.empty() ? "" : ",") + std::to_string(n.get<int>());
+  return fmt::format("gpu {:<14} nic {:<12} numa {:<5} cpus {}", gpu, p["nic"].is_null() ? "-" : p["nic"].get<std::string>(),
+                     numa.empty() ? "-" : numa, p["cpus"].get<std::string>());
+}
+
 std::string table_line(const json& r) {
   const json& s = r["sources"];
+  if (r.contains("placement"))
+    return fmt::format("{:<16} rank {:>4}/{:<4} local {:>3}/{:<3} node {:>3}/{:<3} {}", r["host"].get<std::string>(),
+                       r["rank"].get<int>(), r["world_size"].get<int>(), r["local_rank"].get<int>(),
+                       r["local_size"].get<int>(), r["node_rank"].get<int>(), r["node_count"].get<int>(),
+                       plan_cols(r["placement"]));
   return fmt::format("{:<16} rank {:>4}/{:<4} local {:>3}/{:<3} node {:>3}/{:<3} launcher {:<9} from {}",
                      r["host"].get<std::string>(), r["rank"].get<int>(), r["world_size"].get<int>(),
                      r["local_rank"].get<int>(), r["local_size"].get<int>(), r["node_rank"].get<int>(),
@@ -97,12 +129,18 @@ std::string table_line(const json& r) {
                                  s["local_rank"].get<std::string>(), s["node_rank"].get<std::string>()));
 }
 
-int cmd_info(bool as_json, bool env_only, int argc, char** argv) {
+int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
   mpinit::Options opts;
   if (env_only) opts.mode = mpinit::InitMode::env_only;
   try {
     auto session = mpinit::launch(argc, argv, opts);
     json mine = identity_json(session.identity());
+    if (const mpinit::RankPlan* p = session.plan()) {
+      mine["placement"] = plan_json(*session.topology(), *p);
+      mine["placement"]["applied"] = session.applied();
+      mine["topology"] = {{"origin", session.topology()->origin}, {"discovered_here", session.discovered_topology()}};
+    }
+    if (sources) mine.erase("placement");
     if (env_only) {  // no MPI: each process prints its own record
       std::cout << (as_json ? mine.dump() : table_line(mine)) << std::endl;
       return 0;
@@ -141,6 +179,50 @@ int cmd_info(bool as_json, bool env_only, int argc, char** argv) {
 
 }  // namespace
 
+int cmd_plan(const std::string& file, const std::string& cpus, int ranks, const std::string& policy,
+             const std::string& visible, bool as_json) {
+  try {
+    if (file.empty() && !cpus.empty()) throw mpinit::Error(mpinit::Errc::invalid_setting, "--cpus needs --topology");
+    mpinit::NodeTopology t = file.empty() ? mpinit::discover_topology() : mpinit::load_topology(file, cpus);
+    mpinit::EnvMap env = {{"MPINIT_GPU_POLICY", policy}};
+    mpinit::PlanRequest req;
+    req.local_size = ranks;
+    req.policy = mpinit::resolve_settings({}, env).gpu_policy.value;
+    if (!visible.empty()) {
+      req.visible = {mpinit::resolve_visible(t, "--visible", visible, "")};
+      req.visible_source = "--visible";
+    }
+    mpinit::Placement plan = mpinit::plan_placement(t, req);
+    if (as_json) {
+      json out = {{"topology", t.origin}, {"ranks", json::array()}, {"notes", plan.notes}};
+      json gpus = json::array(), nics = json::array();
+      for (const auto& g : t.gpus)
+        gpus.push_back({{"name", g.name}, {"busid", g.loc.busid}, {"physical", g.physical}, {"numa", g.loc.numa},
+                        {"package", g.loc.package}, {"vendor", g.vendor}, {"osdevs", g.osdevs}});
+      for (const auto& n : t.nics)
+        nics.push_back({{"name", n.name}, {"busid", n.loc.busid}, {"kind", n.kind}, {"fabric", n.fabric},
+                        {"numa", n.loc.numa}, {"package", n.loc.package}, {"link_gbps", n.link_gbps}});
+      out["gpus"] = gpus;
+      out["nics"] = nics;
+      out["cores"] = t.cores.size();
+      for (const auto& p : plan.ranks) out["ranks"].push_back(plan_json(t, p));
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    size_t pus = 0;
+    for (const auto& c : t.cores) pus += c.pus.size();
+    fmt::print("topology {}: {} cores, {} PUs, {} NUMA nodes, {} GPUs, {} NICs\n", t.origin, t.cores.size(), pus,
+               t.numa.size(), t.gpus.size(), t.nics.size());
+    for (const auto& p : plan.ranks)
+      fmt::print("local {:>3}  {}\n", p.local_rank, plan_cols(plan_json(t, p)));
+    for (const auto& n : plan.notes) fmt::print("note: {}\n", n);
+    return 0;
+  } catch (const mpinit::Error& e) {
+    std::cerr << "mpinit plan: " << e.what() << std::endl;
+    return 2;
+  }
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"mpinit: identity (and soon placement) of every rank of an MPI job", "mpinit"};
   app.set_version_flag("--version", std::string(mpinit::version()));
@@ -155,9 +237,22 @@ int main(int argc, char** argv) {
       "info", "Launch under a launcher and print one line per rank, sorted by rank, gathered to rank 0");
   info->add_flag("--json", json_out, "JSON output: an array with one record per rank");
   info->add_flag("--env-only", env_only, "Do not use MPI: each process prints its identity from the environment");
+  bool sources = false;
+  info->add_flag("--sources", sources, "Show where each identity value came from instead of the placement");
+
+  std::string topo_file, policy = "spread", visible, cpus;
+  int ranks = 1;
+  auto* plan = app.add_subcommand("plan", "Print the placement plan of a node without running anything");
+  plan->add_option("--topology", topo_file, "hwloc XML file (default: discover this machine)")->check(CLI::ExistingFile);
+  plan->add_option("--cpus", cpus, "Plan inside these CPUs only (e.g. 0-39), as a job cpuset would restrict it");
+  plan->add_option("--ranks", ranks, "Local ranks on the node")->check(CLI::Range(1, 1 << 16));
+  plan->add_option("--policy", policy, "GPU policy: spread, exclusive, split, none");
+  plan->add_option("--visible", visible, "Visible GPUs, as CUDA_VISIBLE_DEVICES would list them");
+  plan->add_flag("--json", json_out, "JSON output");
 
   CLI11_PARSE(app, argc, argv);
   if (env->parsed()) return cmd_env(json_out);
-  if (info->parsed()) return cmd_info(json_out, env_only, argc, argv);
+  if (info->parsed()) return cmd_info(json_out, env_only, sources, argc, argv);
+  if (plan->parsed()) return cmd_plan(topo_file, cpus, ranks, policy, visible, json_out);
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "mpinit/identity.hpp"
 #include "mpinit/log.hpp"
 #include "mpinit/settings.hpp"
+#include "mpinit/topology.hpp"
 
 namespace mpinit {
 inline namespace v1 {
@@ -59,6 +60,17 @@ class Session {
   /// The thread level MPI provides (as reported by MPI), or the requested one in env-only mode.
   ThreadLevel thread_level() const noexcept;
 
+  /// The node's topology the plan was made on; nullptr when placement is off or not built.
+  const NodeTopology* topology() const noexcept;
+  /// The plan of every local rank of this node; nullptr when there is none.
+  const Placement* placement() const noexcept;
+  /// This rank's plan; nullptr when there is none.
+  const RankPlan* plan() const noexcept;
+  /// What applying the plan did ("bound to CPUs 0-3; cudaSetDevice(1) = 0000:1b:00.0", or why not).
+  const std::string& applied() const noexcept;
+  /// True when this rank discovered (or read) the topology itself: one rank per node under MPI.
+  bool discovered_topology() const noexcept;
+
   struct State;
 
  private:
@@ -67,8 +79,8 @@ class Session {
   std::unique_ptr<State> s_;
 };
 
-/// Launch: resolve settings, read the launcher environment, initialize or adopt MPI, and
-/// establish the identity. Each phase ends with all ranks agreeing on its status: when any
+/// Launch: resolve settings, read the launcher environment, initialize or adopt MPI, establish
+/// the identity, load the node's topology (once per node) and plan and apply the placement. Each phase ends with all ranks agreeing on its status: when any
 /// rank failed, every rank throws the same Error naming the phase, the failing rank(s), their
 /// host and the cause. argc/argv are passed to MPI_Init_thread (may be null).
 Session launch(int* argc, char*** argv, const Options& options = {});

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mpinit/env.hpp"
+#include "mpinit/topology.hpp"
 
 namespace mpinit {
 inline namespace v1 {
@@ -35,6 +36,12 @@ struct Overrides {
   std::optional<LogLevel> log_level;
   std::optional<bool> log_all_ranks;
   std::optional<CheckLevel> check;
+  std::optional<bool> placement;
+  std::optional<std::string> topology_file;
+  std::optional<GpuPolicy> gpu_policy;
+  std::optional<bool> bind;
+  std::optional<bool> membind;
+  std::optional<bool> oversubscribe;
 };
 
 /// Resolved settings; each value's source is "option", the MPINIT_* variable, or "default".
@@ -44,6 +51,15 @@ struct Settings {
   Sourced<LogLevel> log_level{LogLevel::warn, "default"};               ///< MPINIT_LOG_LEVEL
   Sourced<bool> log_all_ranks{false, "default"};                        ///< MPINIT_LOG_RANKS=all|root
   Sourced<CheckLevel> check{CheckLevel::error, "default"};              ///< MPINIT_CHECK
+  /// Plan (and apply) GPU/NIC/CPU placement; on by default when built with hwloc.
+  Sourced<bool> placement{true, "default"};                             ///< MPINIT_PLACEMENT=on|off
+  /// An hwloc XML file to plan for instead of discovering this machine (plans are then not applied).
+  Sourced<std::string> topology_file{"", "default"};                    ///< MPINIT_TOPOLOGY
+  Sourced<GpuPolicy> gpu_policy{GpuPolicy::spread, "default"};          ///< MPINIT_GPU_POLICY
+  Sourced<bool> bind{true, "default"};                                  ///< MPINIT_BIND=on|off
+  Sourced<bool> membind{true, "default"};                               ///< MPINIT_MEMBIND=on|off
+  /// More local ranks than allowed cores: share cores (on) or fail (off).
+  Sourced<bool> oversubscribe{true, "default"};                         ///< MPINIT_OVERSUBSCRIBE=on|off
   /// Remarks found while resolving (an unknown MPINIT_* variable, most likely a typo).
   std::vector<std::string> warnings;
 };

@@ -1,11 +1,15 @@
 // Session orchestration: phases in order, each ending in a collective status agreement.
 #include "mpinit/session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
 #include "mpinit/features.hpp"
 #include "world/world.hpp"
+#if MPINIT_HAVE_HWLOC
+#include "topo/node.hpp"
+#endif
 
 namespace mpinit {
 inline namespace v1 {
@@ -18,6 +22,11 @@ struct Session::State {
   std::vector<PhaseTiming> timings;
   detail::MpiState mpi;
   ThreadLevel thread_level = ThreadLevel::single;
+#if MPINIT_HAVE_HWLOC
+  detail::NodeState node;
+#endif
+  std::optional<Placement> placement;
+  std::string applied;
 
   State() = default;
   State(const State&) = delete;
@@ -62,6 +71,49 @@ std::string summary(const Identity& id) {
          ", launcher " + launcher_name(id.launcher) + (id.from_mpi ? " (MPI)" : " (environment only)");
 }
 
+// The topology and placement phases. `local` is the node communicator (MPI_COMM_NULL in env-only
+// mode, where every failure is this rank's own).
+void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env, const std::string& host) {
+  const Settings& s = st.settings;
+  if (!s.placement.value) return;
+#if MPINIT_HAVE_HWLOC
+  auto finish = [&](detail::PhaseStatus& status) {
+    if (comm != MPI_COMM_NULL) {
+      detail::agree(comm, status, host);
+    } else if (status.failed) {
+      throw Error(status.code,
+                  "mpinit: phase '" + status.phase + "' failed: " + status.message +
+                      detail::raised_on(std::to_string(st.identity.rank.value), host),
+                  status.phase, {}, 1);
+    }
+  };
+  detail::PhaseStatus topo;
+  run_phase(st, "topology", topo, [&] { detail::load_node(local, s.topology_file, st.node); });
+  finish(topo);
+  detail::PhaseStatus plan;
+  run_phase(st, "placement", plan, [&] {
+    const int lsize = std::max(1, st.identity.local_size.value);
+    const int lrank = std::max(0, st.identity.local_rank.value);
+    PlanRequest req;
+    req.local_size = lsize;
+    req.policy = s.gpu_policy.value;
+    req.oversubscribe = s.oversubscribe.value;
+    req.visible = detail::visible_lists(local, lsize, st.node.node, env, &req.visible_source);
+    st.placement = plan_placement(st.node.node, req);
+    st.applied = detail::apply_plan(st.node, st.placement->ranks[lrank], s, st.log);
+  });
+  finish(plan);
+#else
+  (void)comm, (void)local, (void)env, (void)host;
+  if (s.topology_file.source != "default" || s.gpu_policy.source != "default")
+    throw Error(Errc::not_built, "mpinit was built without hwloc: placement settings (" +
+                                     std::string(s.topology_file.source != "default" ? s.topology_file.source
+                                                                                     : s.gpu_policy.source) +
+                                     ") cannot be honoured (rebuild with -Dhwloc=enabled)");
+  st.log.info("built without hwloc: no placement");
+#endif
+}
+
 }  // namespace
 
 Session launch(int* argc, char*** argv, const Options& options) {
@@ -87,6 +139,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
     st->identity = identity_from_env(st->env, host);
     st->thread_level = st->settings.thread_level.value;
     st->timings.push_back({"identity", std::chrono::duration<double>(Clock::now() - t0).count()});
+    place(*st, MPI_COMM_NULL, MPI_COMM_NULL, env, host);
   } else {
     auto t0 = Clock::now();
     detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default",
@@ -114,6 +167,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
                                         " (MPINIT_CHECK=warn lets the job go on with MPI's values)");
     });
     detail::agree(st->mpi.comm, status, host);
+    place(*st, st->mpi.comm, st->mpi.local, env, host);
   }
 
   const Logger& log = st->log;
@@ -123,6 +177,11 @@ Session launch(int* argc, char*** argv, const Options& options) {
     for (const auto& row : describe(st->settings))
       log.debug("setting " + row.name + "=" + row.value + " (from " + row.source + ")");
     for (const auto& n : st->env.notes) log.debug("environment: " + n);
+    if (st->placement) {
+      const RankPlan& p = st->placement->ranks[std::max(0, st->identity.local_rank.value)];
+      log.debug("placement: " + p.reason + "; " + st->applied);
+      for (const auto& n : st->placement->notes) log.debug("placement: " + n);
+    }
     std::string t;
     for (const auto& p : st->timings) t += " " + p.phase + "=" + std::to_string(p.seconds * 1e3) + "ms";
     log.debug("phase timings:" + t);
@@ -144,6 +203,18 @@ MPI_Comm Session::comm() const noexcept { return s_->mpi.comm; }
 MPI_Comm Session::local_comm() const noexcept { return s_->mpi.local; }
 bool Session::owns_mpi() const noexcept { return s_->mpi.owns_init; }
 ThreadLevel Session::thread_level() const noexcept { return s_->thread_level; }
+const Placement* Session::placement() const noexcept { return s_->placement ? &*s_->placement : nullptr; }
+const RankPlan* Session::plan() const noexcept {
+  return s_->placement ? &s_->placement->ranks[std::max(0, s_->identity.local_rank.value)] : nullptr;
+}
+const std::string& Session::applied() const noexcept { return s_->applied; }
+#if MPINIT_HAVE_HWLOC
+const NodeTopology* Session::topology() const noexcept { return s_->placement ? &s_->node.node : nullptr; }
+bool Session::discovered_topology() const noexcept { return s_->node.discovered; }
+#else
+const NodeTopology* Session::topology() const noexcept { return nullptr; }
+bool Session::discovered_topology() const noexcept { return false; }
+#endif
 
 const char* version() noexcept { return MPINIT_VERSION_STRING; }
 

@@ -48,17 +48,19 @@ const char* to_string(CheckLevel c) noexcept {
 }
 
 const std::vector<std::string>& known_variables() {
-  static const std::vector<std::string> vars = {"MPINIT_MODE", "MPINIT_THREAD_LEVEL", "MPINIT_LOG_LEVEL",
-                                                "MPINIT_LOG_RANKS", "MPINIT_CHECK"};
+  static const std::vector<std::string> vars = {
+      "MPINIT_MODE",     "MPINIT_THREAD_LEVEL", "MPINIT_LOG_LEVEL", "MPINIT_LOG_RANKS", "MPINIT_CHECK",
+      "MPINIT_PLACEMENT", "MPINIT_TOPOLOGY",    "MPINIT_GPU_POLICY", "MPINIT_BIND",     "MPINIT_MEMBIND",
+      "MPINIT_OVERSUBSCRIBE"};
   return vars;
 }
 
 namespace {
 
-// Parse one enum-valued setting: the value must be one of the names of `all` (case-insensitive).
-template <class E, size_t N>
-void resolve(Sourced<E>& out, const std::optional<E>& option, const EnvMap& env, const char* var,
-             const E (&all)[N]) {
+// Explicit option > the variable, parsed by `parse(lowercased value, raw value)` > the default
+// already in `out`.
+template <class T, class Parse>
+void resolve_with(Sourced<T>& out, const std::optional<T>& option, const EnvMap& env, const char* var, Parse parse) {
   if (option) {
     out = {*option, "option"};
     return;
@@ -67,15 +69,30 @@ void resolve(Sourced<E>& out, const std::optional<E>& option, const EnvMap& env,
   if (it == env.end()) return;
   std::string v = it->second;
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
-  std::string names;
-  for (E e : all) {
-    if (v == to_string(e)) {
-      out = {e, var};
-      return;
+  out = {parse(v, it->second), var};
+}
+
+// An enum-valued setting: the value must be one of the names of `all` (case-insensitive).
+template <class E, size_t N>
+void resolve(Sourced<E>& out, const std::optional<E>& option, const EnvMap& env, const char* var,
+             const E (&all)[N]) {
+  resolve_with(out, option, env, var, [&](const std::string& v, const std::string& raw) {
+    std::string names;
+    for (E e : all) {
+      if (v == to_string(e)) return e;
+      names += (names.empty() ? "" : "|") + std::string(to_string(e));
     }
-    names += (names.empty() ? "" : "|") + std::string(to_string(e));
-  }
-  throw Error(Errc::invalid_setting, std::string(var) + "='" + it->second + "' is not one of " + names);
+    throw Error(Errc::invalid_setting, std::string(var) + "='" + raw + "' is not one of " + names);
+  });
+}
+
+// An on/off setting.
+void resolve_switch(Sourced<bool>& out, const std::optional<bool>& option, const EnvMap& env, const char* var) {
+  resolve_with(out, option, env, var, [&](const std::string& v, const std::string& raw) {
+    if (v == "on" || v == "1" || v == "yes" || v == "true") return true;
+    if (v == "off" || v == "0" || v == "no" || v == "false") return false;
+    throw Error(Errc::invalid_setting, std::string(var) + "='" + raw + "' is not one of on|off");
+  });
 }
 
 }  // namespace
@@ -90,16 +107,20 @@ Settings resolve_settings(const Overrides& o, const EnvMap& env) {
           {LogLevel::none, LogLevel::error, LogLevel::warn, LogLevel::info, LogLevel::debug, LogLevel::trace});
   resolve(s.check, o.check, env, "MPINIT_CHECK", {CheckLevel::off, CheckLevel::warn, CheckLevel::error});
 
-  if (o.log_all_ranks) {
-    s.log_all_ranks = {*o.log_all_ranks, "option"};
-  } else if (auto it = env.find("MPINIT_LOG_RANKS"); it != env.end()) {
-    if (it->second == "all")
-      s.log_all_ranks = {true, "MPINIT_LOG_RANKS"};
-    else if (it->second == "root")
-      s.log_all_ranks = {false, "MPINIT_LOG_RANKS"};
-    else
-      throw Error(Errc::invalid_setting, "MPINIT_LOG_RANKS='" + it->second + "' is not one of root|all");
-  }
+  resolve(s.gpu_policy, o.gpu_policy, env, "MPINIT_GPU_POLICY",
+          {GpuPolicy::spread, GpuPolicy::exclusive, GpuPolicy::split, GpuPolicy::none});
+  resolve_switch(s.placement, o.placement, env, "MPINIT_PLACEMENT");
+  resolve_switch(s.bind, o.bind, env, "MPINIT_BIND");
+  resolve_switch(s.membind, o.membind, env, "MPINIT_MEMBIND");
+  resolve_switch(s.oversubscribe, o.oversubscribe, env, "MPINIT_OVERSUBSCRIBE");
+  resolve_with(s.topology_file, o.topology_file, env, "MPINIT_TOPOLOGY", [](const std::string&, const std::string& raw) {
+    if (raw.empty()) throw Error(Errc::invalid_setting, "MPINIT_TOPOLOGY='' is empty (must name an hwloc XML file)");
+    return raw;
+  });
+  resolve_with(s.log_all_ranks, o.log_all_ranks, env, "MPINIT_LOG_RANKS", [](const std::string& v, const std::string& raw) {
+    if (v == "all" || v == "root") return v == "all";
+    throw Error(Errc::invalid_setting, "MPINIT_LOG_RANKS='" + raw + "' is not one of root|all");
+  });
 
   const auto& known = known_variables();
   for (auto it = env.lower_bound("MPINIT_"); it != env.end() && it->first.rfind("MPINIT_", 0) == 0; ++it)
@@ -115,6 +136,12 @@ std::vector<SettingRow> describe(const Settings& s) {
       {"log_level", to_string(s.log_level.value), s.log_level.source},
       {"log_ranks", s.log_all_ranks.value ? "all" : "root", s.log_all_ranks.source},
       {"check", to_string(s.check.value), s.check.source},
+      {"placement", s.placement.value ? "on" : "off", s.placement.source},
+      {"topology", s.topology_file.value.empty() ? "(this machine)" : s.topology_file.value, s.topology_file.source},
+      {"gpu_policy", to_string(s.gpu_policy.value), s.gpu_policy.source},
+      {"bind", s.bind.value ? "on" : "off", s.bind.source},
+      {"membind", s.membind.value ? "on" : "off", s.membind.source},
+      {"oversubscribe", s.oversubscribe.value ? "on" : "off", s.oversubscribe.source},
   };
 }
 

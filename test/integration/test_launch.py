@@ -65,7 +65,13 @@ class Tool(unittest.TestCase):
                 self.assertEqual(f[1:3], ["rank", f"{r}/{np}"], line)
                 self.assertEqual(f[3:5], ["local", f"{r}/{np}"], line)
                 self.assertEqual(f[5:7], ["node", "0/1"], line)
-                self.assertIn("rank:MPI_Comm_rank", line)
+                self.assertEqual(f[7], "gpu", line)
+                self.assertEqual(f[-2], "cpus", line)
+        p, _ = mpirun(2, TOOL, "info", "--sources")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for line in p.stdout.strip().splitlines():
+            self.assertIn("rank:MPI_Comm_rank", line)
+            self.assertIn("launcher " + FLAVOUR, line)
 
     def test_info_json_one_record_per_rank(self):
         p, _ = mpirun(3, TOOL, "info", "--json")
@@ -80,6 +86,9 @@ class Tool(unittest.TestCase):
             self.assertEqual(r["host"], HOST)
             self.assertTrue(r["from_mpi"])
             self.assertEqual(r["sources"]["world_size"], "MPI_Comm_size")
+            self.assertEqual(r["topology"]["discovered_here"], r["local_rank"] == 0)
+            self.assertTrue(r["placement"]["cpus"])
+            self.assertIn("bound to CPUs " + r["placement"]["cpus"], r["placement"]["applied"])
             if FLAVOUR == "openmpi":
                 self.assertEqual(r["launcher"], "openmpi")
 

@@ -5,34 +5,16 @@
 #include <cstdlib>
 #include <string>
 
+#include "mpi_test_util.hpp"
 #include "mpinit/mpinit.hpp"
 
 using namespace mpinit;
 
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-// The same string on every rank? (rank 0's copy is broadcast and compared.)
-bool same_everywhere(const std::string& s, MPI_Comm comm = MPI_COMM_WORLD) {
-  int len = static_cast<int>(s.size());
-  MPI_Bcast(&len, 1, MPI_INT, 0, comm);
-  std::string root(len, '\0');
-  if (world_rank() == 0) root = s;
-  MPI_Bcast(root.data(), len, MPI_CHAR, 0, comm);
-  int same = root == s ? 1 : 0, all = 0;
-  MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, comm);
-  return all == 1;
-}
+using mpitest::same_everywhere;
+using mpitest::world_rank;
+using mpitest::world_size;
 
 // Launch with `opts`; return the error message (or "" if it launched).
 std::string launch_error(const Options& opts, Error* out = nullptr) {
@@ -94,7 +76,9 @@ TEST(Session, PhasesRunInOrderAndAreTimed) {
     names.push_back(p.phase);
     EXPECT_GE(p.seconds, 0.0);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"settings", "environment", "mpi", "identity"}));
+  std::vector<std::string> want = {"settings", "environment", "mpi", "identity"};
+  if (MPINIT_HAVE_HWLOC) want.insert(want.end(), {"topology", "placement"});
+  EXPECT_EQ(names, want);
 }
 
 TEST(Session, OwnModeRefusesAnInitializedMpiOnEveryRank) {

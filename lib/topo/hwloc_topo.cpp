@@ -1,0 +1,375 @@
+#include "topo/hwloc_topo.hpp"
+
+#include <algorithm>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "mpinit/error.hpp"
+
+namespace mpinit::detail {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  throw Error(Errc::invalid_environment, what + (errno ? std::string(": ") + std::strerror(errno) : ""));
+}
+
+hwloc_topology_t fresh() {
+  hwloc_topology_t t = nullptr;
+  if (hwloc_topology_init(&t) != 0) throw Error(Errc::internal, "hwloc_topology_init failed");
+  // I/O objects are filtered out by default; GPUs and NICs are what placement is about.
+  hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+  return t;
+}
+
+void load_or_throw(hwloc_topology_t t, const std::string& what) {
+  errno = 0;
+  if (hwloc_topology_load(t) != 0) {
+    hwloc_topology_destroy(t);
+    fail("cannot load the topology " + what);
+  }
+}
+
+std::vector<int> pus_of(hwloc_const_bitmap_t set) {
+  std::vector<int> out;
+  if (!set) return out;
+  int i;
+  hwloc_bitmap_foreach_begin(i, set) out.push_back(i);
+  hwloc_bitmap_foreach_end();
+  return out;
+}
+
+std::string busid(hwloc_obj_t pci) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%01x", pci->attr->pcidev.domain, pci->attr->pcidev.bus,
+                pci->attr->pcidev.dev, pci->attr->pcidev.func);
+  return buf;
+}
+
+Locality locality(hwloc_topology_t t, hwloc_obj_t pci) {
+  Locality loc;
+  loc.busid = busid(pci);
+  std::vector<unsigned> up;
+  for (hwloc_obj_t p = pci->parent; p && p->type == HWLOC_OBJ_BRIDGE; p = p->parent)
+    up.push_back(static_cast<unsigned>(p->gp_index));
+  loc.bridges.assign(up.rbegin(), up.rend());
+  hwloc_obj_t anc = hwloc_get_non_io_ancestor_obj(t, pci);
+  loc.ancestor = static_cast<unsigned>(anc->gp_index);
+  loc.ancestor_type = hwloc_obj_type_string(anc->type);
+  hwloc_bitmap_t allowed = hwloc_bitmap_dup(anc->cpuset);
+  hwloc_bitmap_and(allowed, allowed, hwloc_topology_get_allowed_cpuset(t));
+  loc.pus = pus_of(allowed);
+  hwloc_bitmap_free(allowed);
+  loc.numa = pus_of(anc->nodeset);
+  if (hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, anc))
+    loc.package = static_cast<int>(pkg->logical_index);
+  else if (anc->type == HWLOC_OBJ_PACKAGE)
+    loc.package = static_cast<int>(anc->logical_index);
+  return loc;
+}
+
+// The GPU "family" of an OS device, by hwloc subtype or name; "" if it does not name a GPU
+// (DRM card/render nodes name any display device, BMC graphics included).
+std::string gpu_family(hwloc_obj_t os) {
+  std::string sub = os->subtype ? os->subtype : "";
+  std::string name = os->name ? os->name : "";
+  auto starts = [&](const char* p) { return name.rfind(p, 0) == 0; };
+  if (sub == "CUDA" || starts("cuda")) return "cuda";
+  if (sub == "NVML" || starts("nvml")) return "nvml";
+  if (sub == "RSMI" || starts("rsmi")) return "rsmi";
+  if (sub == "LevelZero" || starts("ze")) return "levelzero";
+  if (sub == "OpenCL" || starts("opencl")) return "opencl";
+  return "";
+}
+
+int trailing_number(const std::string& s) {
+  size_t i = s.size();
+  while (i > 0 && std::isdigit(static_cast<unsigned char>(s[i - 1]))) --i;
+  return i < s.size() ? std::atoi(s.c_str() + i) : -1;
+}
+
+const char* info(hwloc_obj_t o, const char* key) {
+  const char* v = hwloc_obj_get_info_by_name(o, key);
+  return v ? v : "";
+}
+
+std::string vendor_of(hwloc_obj_t pci) {
+  switch (pci->attr->pcidev.vendor_id) {
+    case 0x10de: return "nvidia";
+    case 0x1002: return "amd";
+    default: return "other";
+  }
+}
+
+bool virtual_interface(const std::string& name) {
+  for (const char* p : {"lo", "docker", "veth", "virbr", "br-", "tun", "tap", "vnet", "cali", "flannel", "cni"})
+    if (name.rfind(p, 0) == 0) return true;
+  return false;
+}
+
+void add_gpus(hwloc_topology_t t, NodeTopology& node) {
+  static const char* families[] = {"cuda", "nvml", "rsmi", "levelzero", "opencl"};
+  for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
+    std::map<std::string, std::vector<hwloc_obj_t>> fam;
+    for (hwloc_obj_t os = pci->io_first_child; os; os = os->next_sibling)
+      if (os->type == HWLOC_OBJ_OS_DEVICE) {
+        std::string f = gpu_family(os);
+        if (!f.empty()) fam[f].push_back(os);
+      }
+    size_t n = 0;
+    for (auto& [f, v] : fam) {
+      std::sort(v.begin(), v.end(), [](hwloc_obj_t a, hwloc_obj_t b) {
+        return trailing_number(a->name) < trailing_number(b->name);
+      });
+      n = std::max(n, v.size());
+    }
+    if (n == 0) continue;
+    // Several OS devices may name one GPU (cuda0, nvml0, opencl0d0); several GPUs may share a
+    // PCI device (partitions). The family listing the most devices gives the GPU count.
+    const char* primary = nullptr;
+    for (const char* f : families)
+      if (fam.count(f) && fam[f].size() == n) {
+        primary = f;
+        break;
+      }
+    Locality loc = locality(t, pci);
+    for (size_t j = 0; j < n; ++j) {
+      Gpu g;
+      hwloc_obj_t os = fam[primary][j];
+      g.name = os->name;
+      g.physical = trailing_number(g.name);
+      g.partition = static_cast<int>(j);
+      g.vendor = vendor_of(pci);
+      g.loc = loc;
+      for (const char* f : families)
+        if (fam.count(f) && fam[f].size() == n) {
+          g.osdevs.push_back(fam[f][j]->name);
+          for (const char* key : {"NVIDIAUUID", "AMDUUID", "LevelZeroUUID"})
+            if (g.uuid.empty() && *info(fam[f][j], key)) g.uuid = info(fam[f][j], key);
+        }
+      if (g.vendor == "other") {
+        std::string v = info(os, "GPUVendor");
+        if (v.find("NVIDIA") != std::string::npos) g.vendor = "nvidia";
+        if (v.find("AMD") != std::string::npos || v.find("Advanced Micro") != std::string::npos) g.vendor = "amd";
+      }
+      node.gpus.push_back(std::move(g));
+    }
+  }
+  if (!node.gpus.empty()) return;
+  // No GPU OS devices (hwloc built without CUDA/NVML/RSMI, as Debian's is): 3D/VGA controllers
+  // of NVIDIA and AMD, numbered in PCI order (CUDA_DEVICE_ORDER=PCI_BUS_ID, nvidia-smi, Slurm).
+  for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
+    unsigned cls = pci->attr->pcidev.class_id;
+    std::string vendor = vendor_of(pci);
+    if ((cls == 0x0302 || cls == 0x0300 || cls == 0x0380) && vendor != "other") {
+      Gpu g;
+      g.loc = locality(t, pci);
+      g.name = "pci:" + g.loc.busid;
+      g.vendor = vendor;
+      node.gpus.push_back(std::move(g));
+    }
+  }
+  std::sort(node.gpus.begin(), node.gpus.end(), [](const Gpu& a, const Gpu& b) { return a.loc.busid < b.loc.busid; });
+  std::map<std::string, int> next;
+  for (auto& g : node.gpus) g.physical = next[g.vendor]++;
+}
+
+void add_nics(hwloc_topology_t t, NodeTopology& node) {
+  for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
+    std::vector<hwloc_obj_t> rdma, net;
+    for (hwloc_obj_t os = pci->io_first_child; os; os = os->next_sibling) {
+      if (os->type != HWLOC_OBJ_OS_DEVICE || !os->name) continue;
+      if (os->attr->osdev.type == HWLOC_OBJ_OSDEV_OPENFABRICS) rdma.push_back(os);
+      if (os->attr->osdev.type == HWLOC_OBJ_OSDEV_NETWORK && !virtual_interface(os->name)) net.push_back(os);
+    }
+    if (rdma.empty() && net.empty()) continue;
+    Locality loc = locality(t, pci);
+    double speed = pci->attr->pcidev.linkspeed;
+    auto starts = [](const std::string& s, const char* p) { return s.rfind(p, 0) == 0; };
+    if (!rdma.empty()) {
+      for (hwloc_obj_t os : rdma) {
+        Nic n;
+        n.name = os->name;
+        n.osdevs.push_back(n.name);
+        for (hwloc_obj_t e : net) n.osdevs.push_back(e->name);
+        n.fabric = true;
+        bool ethernet_alias = std::any_of(net.begin(), net.end(), [&](hwloc_obj_t e) {
+          std::string s = e->name;
+          return starts(s, "eth") || starts(s, "en");
+        });
+        if (starts(n.name, "hfi")) n.kind = "omnipath";
+        else if (starts(n.name, "rdmap") || starts(n.name, "efa")) n.kind = "efa";
+        else if (starts(n.name, "mlx")) n.kind = ethernet_alias ? "roce" : "infiniband";
+        else n.kind = "rdma";
+        n.link_gbps = speed;
+        n.loc = loc;
+        node.nics.push_back(std::move(n));
+      }
+      continue;
+    }
+    for (hwloc_obj_t os : net) {
+      Nic n;
+      n.name = os->name;
+      n.osdevs.push_back(n.name);
+      std::string sub = os->subtype ? os->subtype : "";
+      if (sub == "Slingshot" || starts(n.name, "hsi") || starts(n.name, "hsn")) n.kind = "slingshot", n.fabric = true;
+      else if (starts(n.name, "ib")) n.kind = "ipoib", n.fabric = true;
+      else n.kind = "ethernet";
+      n.link_gbps = speed;
+      n.loc = loc;
+      node.nics.push_back(std::move(n));
+    }
+  }
+}
+
+}  // namespace
+
+HwlocTopology& HwlocTopology::operator=(HwlocTopology&& o) noexcept {
+  if (this != &o) {
+    if (t_) hwloc_topology_destroy(t_);
+    t_ = o.t_;
+    o.t_ = nullptr;
+  }
+  return *this;
+}
+
+HwlocTopology::~HwlocTopology() {
+  if (t_) hwloc_topology_destroy(t_);
+}
+
+HwlocTopology HwlocTopology::discover() {
+  HwlocTopology h;
+  h.t_ = fresh();
+  load_or_throw(h.t_, "of this machine");
+  return h;
+}
+
+HwlocTopology HwlocTopology::from_file(const std::string& path, const std::vector<int>& allowed) {
+  HwlocTopology h;
+  hwloc_topology_t t = fresh();
+  if (!allowed.empty()) hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+  errno = 0;
+  if (::access(path.c_str(), R_OK) != 0) {
+    hwloc_topology_destroy(t);
+    fail("cannot read the topology file '" + path + "'");
+  }
+  if (hwloc_topology_set_xml(t, path.c_str()) != 0) {  // hwloc parses the file here
+    hwloc_topology_destroy(t);
+    errno = 0;
+    fail("the topology file '" + path + "' is not a valid hwloc XML topology");
+  }
+  load_or_throw(t, "file '" + path + "': not a valid hwloc XML topology");
+  h.t_ = t;
+  if (!allowed.empty()) {
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    for (int c : allowed) hwloc_bitmap_set(set, static_cast<unsigned>(c));
+    hwloc_bitmap_and(set, set, hwloc_topology_get_complete_cpuset(t));
+    bool empty = hwloc_bitmap_iszero(set);
+    if (!empty) hwloc_topology_allow(t, set, nullptr, HWLOC_ALLOW_FLAG_CUSTOM);
+    hwloc_bitmap_free(set);
+    if (empty)
+      throw Error(Errc::invalid_setting, "none of the allowed CPUs " + format_cpus(allowed) + " exist in '" + path + "'");
+  }
+  return h;
+}
+
+HwlocTopology HwlocTopology::from_buffer(const std::string& xml, const std::string& what, bool this_system) {
+  HwlocTopology h;
+  hwloc_topology_t t = fresh();
+  if (this_system) hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM);
+  if (hwloc_topology_set_xmlbuffer(t, xml.data(), static_cast<int>(xml.size()) + 1) != 0) {
+    hwloc_topology_destroy(t);
+    fail("cannot import the topology " + what);
+  }
+  load_or_throw(t, what);
+  h.t_ = t;
+  return h;
+}
+
+std::string HwlocTopology::to_xml() const {
+  char* buf = nullptr;
+  int len = 0;
+  if (hwloc_topology_export_xmlbuffer(t_, &buf, &len, 0) != 0) throw Error(Errc::internal, "hwloc XML export failed");
+  std::string xml(buf, len > 0 ? static_cast<size_t>(len - 1) : 0);  // len counts the final NUL
+  hwloc_free_xmlbuffer(t_, buf);
+  return xml;
+}
+
+bool HwlocTopology::is_this_system() const { return hwloc_topology_is_thissystem(t_) != 0; }
+
+NodeTopology inventory(const HwlocTopology& h, const std::string& origin) {
+  hwloc_topology_t t = h.get();
+  NodeTopology node;
+  node.origin = origin;
+  hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(t);
+  const int ncores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
+  const hwloc_obj_type_t unit = ncores > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
+  const int nnuma = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+  for (int i = 0; i < nnuma; ++i)
+    node.numa.push_back(static_cast<int>(hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i)->os_index));
+  for (hwloc_obj_t c = nullptr; (c = hwloc_get_next_obj_by_type(t, unit, c));) {
+    hwloc_bitmap_t set = hwloc_bitmap_dup(c->cpuset);
+    hwloc_bitmap_and(set, set, allowed);
+    Core core;
+    core.pus = pus_of(set);
+    hwloc_bitmap_free(set);
+    if (core.pus.empty()) continue;
+    core.index = static_cast<int>(node.cores.size());
+    for (int i = 0; i < nnuma; ++i) {
+      hwloc_obj_t n = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i);
+      if (hwloc_bitmap_isincluded(c->cpuset, n->cpuset)) {
+        core.numa = static_cast<int>(n->os_index);
+        break;
+      }
+    }
+    if (hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, c))
+      core.package = static_cast<int>(pkg->logical_index);
+    node.cores.push_back(std::move(core));
+  }
+  add_gpus(t, node);
+  add_nics(t, node);
+  // Topology order: package, NUMA node, PCI bus id, partition.
+  auto key = [](const Locality& l) {
+    return std::make_tuple(l.package < 0 ? 1 << 30 : l.package, l.numa.empty() ? 1 << 30 : l.numa[0], l.busid);
+  };
+  std::stable_sort(node.gpus.begin(), node.gpus.end(), [&](const Gpu& a, const Gpu& b) {
+    return std::make_tuple(key(a.loc), a.partition) < std::make_tuple(key(b.loc), b.partition);
+  });
+  std::stable_sort(node.nics.begin(), node.nics.end(),
+                   [&](const Nic& a, const Nic& b) { return std::make_tuple(key(a.loc), a.name) < std::make_tuple(key(b.loc), b.name); });
+  return node;
+}
+
+std::string bind_process(const HwlocTopology& h, const std::vector<int>& cpus, bool membind) {
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  for (int c : cpus) hwloc_bitmap_set(set, static_cast<unsigned>(c));
+  errno = 0;
+  int rc = hwloc_set_cpubind(h.get(), set, HWLOC_CPUBIND_PROCESS);
+  int err = errno;
+  std::string warning;
+  if (rc == 0 && membind) {
+    errno = 0;
+    if (hwloc_set_membind(h.get(), set, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_PROCESS) != 0)
+      warning = "hwloc_set_membind to the NUMA nodes of CPUs " + format_cpus(cpus) + " failed: " +
+                std::strerror(errno) + "; memory is not bound (MPINIT_MEMBIND=off silences this)";
+  }
+  hwloc_bitmap_free(set);
+  if (rc != 0)
+    throw Error(Errc::internal, "hwloc_set_cpubind to CPUs " + format_cpus(cpus) + " failed: " + std::strerror(err) +
+                                    " (MPINIT_BIND=off skips binding)");
+  return warning;
+}
+
+std::vector<int> current_binding(const HwlocTopology& h) {
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  hwloc_get_cpubind(h.get(), set, HWLOC_CPUBIND_PROCESS);
+  auto out = pus_of(set);
+  hwloc_bitmap_free(set);
+  return out;
+}
+
+}  // namespace mpinit::detail

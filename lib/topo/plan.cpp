@@ -1,0 +1,424 @@
+// The placement planner: pure functions over a NodeTopology.
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <set>
+#include <string>
+
+#include "mpinit/error.hpp"
+#include "mpinit/topology.hpp"
+
+namespace mpinit {
+inline namespace v1 {
+
+const char* to_string(GpuPolicy p) noexcept {
+  switch (p) {
+    case GpuPolicy::spread: return "spread";
+    case GpuPolicy::exclusive: return "exclusive";
+    case GpuPolicy::split: return "split";
+    case GpuPolicy::none: return "none";
+  }
+  return "?";
+}
+
+std::string format_cpus(const std::vector<int>& cpus) {
+  std::vector<int> v(cpus);
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += std::to_string(v[i]);
+    if (j > i) out += "-" + std::to_string(v[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string gpu_names(const NodeTopology& topo, const std::string& vendor) {
+  std::string s;
+  for (const auto& g : topo.gpus)
+    if (vendor.empty() || g.vendor == vendor)
+      s += (s.empty() ? "" : ", ") + std::to_string(g.physical) + " (" + g.name + ")";
+  return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+std::vector<int> resolve_visible(const NodeTopology& topo, const std::string& var, const std::string& value,
+                                 const std::string& vendor) {
+  std::vector<int> out;
+  if (value.empty()) return out;  // an empty list hides every GPU
+  size_t pos = 0;
+  while (true) {
+    size_t comma = value.find(',', pos);
+    std::string item = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string head = var + "='" + value + "': entry '" + item + "' ";
+    if (item.empty()) throw Error(Errc::invalid_environment, head + "is empty");
+    int found = -1;
+    if (item.find_first_not_of("0123456789") == std::string::npos) {
+      int idx = parse_int(var, item, 0, 1 << 20);
+      for (size_t g = 0; g < topo.gpus.size(); ++g)
+        if ((vendor.empty() || topo.gpus[g].vendor == vendor) && topo.gpus[g].physical == idx) found = static_cast<int>(g);
+      if (found < 0)
+        throw Error(Errc::invalid_environment,
+                    head + "names a GPU that does not exist on this node (GPUs: " + gpu_names(topo, vendor) + ")");
+    } else {
+      // A UUID or a unique prefix of one ("GPU-8932f937", "MIG-..." is not a whole GPU).
+      const std::string want = lower(item);
+      int matches = 0;
+      for (size_t g = 0; g < topo.gpus.size(); ++g) {
+        std::string uuid = lower(topo.gpus[g].uuid);
+        if (uuid.empty() || (!vendor.empty() && topo.gpus[g].vendor != vendor)) continue;
+        if (uuid.rfind(want, 0) == 0 || ("gpu-" + uuid).rfind(want, 0) == 0) {
+          found = static_cast<int>(g);
+          ++matches;
+        }
+      }
+      if (matches > 1) throw Error(Errc::invalid_environment, head + "matches more than one GPU's UUID");
+      if (found < 0)
+        throw Error(Errc::invalid_environment,
+                    head + "is not an index and matches no GPU UUID the topology reports (GPUs: " +
+                        gpu_names(topo, vendor) + ")");
+    }
+    if (std::find(out.begin(), out.end(), found) != out.end())
+      throw Error(Errc::invalid_environment, head + "names a GPU listed before it");
+    out.push_back(found);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::optional<std::vector<int>> visible_from_env(const NodeTopology& topo, const EnvMap& env, std::string* source) {
+  struct Var {
+    const char* name;
+    const char* vendor;
+  };
+  std::optional<std::vector<int>> nvidia, amd;
+  std::string src;
+  for (Var v : {Var{"CUDA_VISIBLE_DEVICES", "nvidia"}, Var{"ROCR_VISIBLE_DEVICES", "amd"}, Var{"HIP_VISIBLE_DEVICES", "amd"}}) {
+    auto it = env.find(v.name);
+    if (it == env.end()) continue;
+    auto& slot = std::string(v.vendor) == "nvidia" ? nvidia : amd;
+    if (slot) continue;  // ROCR_VISIBLE_DEVICES before HIP_VISIBLE_DEVICES
+    bool any = std::any_of(topo.gpus.begin(), topo.gpus.end(), [&](const Gpu& g) { return g.vendor == v.vendor; });
+    if (!any) continue;  // a variable for GPUs this node does not have
+    slot = resolve_visible(topo, v.name, it->second, v.vendor);
+    src += (src.empty() ? "" : "+") + std::string(v.name);
+  }
+  if (!nvidia && !amd) return std::nullopt;
+  std::vector<int> out;
+  if (nvidia) out = *nvidia;
+  if (amd) out.insert(out.end(), amd->begin(), amd->end());
+  if (source) *source = src;
+  return out;
+}
+
+std::vector<int> parse_cpus(const std::string& what, const std::string& list) {
+  std::vector<int> out;
+  size_t pos = 0;
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::invalid_setting, what + "='" + list + "' is not a CPU list like 0-3,8: " + why);
+  };
+  if (list.empty()) throw bad("it is empty");
+  while (true) {
+    size_t comma = list.find(',', pos);
+    std::string item = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t dash = item.find('-');
+    std::string a = item.substr(0, dash), b = dash == std::string::npos ? a : item.substr(dash + 1);
+    for (const auto& x : {a, b})
+      if (x.empty() || x.size() > 7 || x.find_first_not_of("0123456789") != std::string::npos)
+        throw bad("'" + item + "' is not a number or a range");
+    int lo = std::stoi(a), hi = std::stoi(b);
+    if (lo > hi) throw bad("range '" + item + "' runs backwards");
+    for (int c = lo; c <= hi; ++c) out.push_back(c);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+int pci_distance(const Locality& a, const Locality& b) {
+  size_t common = 0;
+  while (common < a.bridges.size() && common < b.bridges.size() && a.bridges[common] == b.bridges[common]) ++common;
+  if (common >= 2) return 0;
+  if (common == 1) return 1;
+  if (a.ancestor == b.ancestor) return 2;
+  for (int n : a.numa)
+    if (std::find(b.numa.begin(), b.numa.end(), n) != b.numa.end()) return 3;
+  if (a.package >= 0 && a.package == b.package) return 4;
+  return 5;
+}
+
+namespace {
+
+// How far a NIC is from a set of cores (a rank without a GPU): 2 local, 3 same NUMA, 4 same package.
+int cpu_distance(const NodeTopology& t, const std::vector<int>& core_ids, const Locality& nic) {
+  std::set<int> pus, numas, pkgs;
+  for (int c : core_ids) {
+    pus.insert(t.cores[c].pus.begin(), t.cores[c].pus.end());
+    numas.insert(t.cores[c].numa);
+    pkgs.insert(t.cores[c].package);
+  }
+  for (int p : nic.pus)
+    if (pus.count(p)) return 2;
+  for (int n : nic.numa)
+    if (numas.count(n)) return 3;
+  if (nic.package >= 0 && pkgs.count(nic.package)) return 4;
+  return 5;
+}
+
+std::string distance_words(int d, bool gpu, const std::string& ancestor_type) {
+  const std::string of = gpu ? "its GPU's " : "its cores' ";
+  switch (d) {
+    case 0: return "shares " + of + "PCI switch";
+    case 1: return "shares " + of + "host bridge";
+    case 2: return gpu ? "is under the same " + ancestor_type + " as its GPU" : "is local to its cores";
+    case 3: return "is on " + of + "NUMA node";
+    case 4: return "is in " + of + "package";
+    default: return "is the nearest fabric NIC, outside " + of + "package";
+  }
+}
+
+// Core ids (indices into t.cores) local to a locality: cores with a PU in it.
+std::vector<int> cores_of(const NodeTopology& t, const std::vector<int>& pus) {
+  std::set<int> want(pus.begin(), pus.end());
+  std::vector<int> out;
+  for (size_t c = 0; c < t.cores.size(); ++c)
+    for (int p : t.cores[c].pus)
+      if (want.count(p)) {
+        out.push_back(static_cast<int>(c));
+        break;
+      }
+  return out;
+}
+
+// Give `count` consumers blocks of `n` items: consumer i gets [i*n/count, (i+1)*n/count), or, with
+// fewer items than consumers, the one item i*n/count (shared).
+std::pair<int, int> block(int i, int count, int n) {
+  if (n >= count) return {static_cast<int>(1LL * i * n / count), static_cast<int>(1LL * (i + 1) * n / count)};
+  int k = static_cast<int>(1LL * i * n / count);
+  return {k, k + 1};
+}
+
+}  // namespace
+
+Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
+  const int R = req.local_size;
+  if (R < 1) throw Error(Errc::invalid_setting, "cannot plan for " + std::to_string(R) + " local ranks");
+  if (topo.cores.empty()) throw Error(Errc::invalid_setting, "the topology (" + topo.origin + ") has no usable core");
+  if (!req.visible.empty() && req.visible.size() != 1 && static_cast<int>(req.visible.size()) != R)
+    throw Error(Errc::internal, "visible GPU lists: " + std::to_string(req.visible.size()) + " for " +
+                                    std::to_string(R) + " ranks");
+  if (!req.oversubscribe && static_cast<int>(topo.cores.size()) < R)
+    throw Error(Errc::invalid_setting, std::to_string(R) + " local ranks but the CPUs this process may use (" +
+                                           topo.origin + ") hold only " + std::to_string(topo.cores.size()) +
+                                           " cores, and MPINIT_OVERSUBSCRIBE=off forbids sharing them");
+  Placement out;
+  out.ranks.resize(R);
+  for (int r = 0; r < R; ++r) out.ranks[r].local_rank = r;
+
+  // ---- GPUs: ranks with the same visible list form a group; a group's ranks share its GPUs. ----
+  // With no visible list, a GPU's ordinal is its physical index (what the runtime numbers it).
+  std::vector<int> all(topo.gpus.size());
+  std::iota(all.begin(), all.end(), 0);
+  std::stable_sort(all.begin(), all.end(), [&](int a, int b) { return topo.gpus[a].physical < topo.gpus[b].physical; });
+  auto visible_of = [&](int r) -> const std::vector<int>& {
+    if (req.visible.empty()) return all;
+    return req.visible.size() == 1 ? req.visible[0] : req.visible[r];
+  };
+  if (req.policy != GpuPolicy::none) {
+    std::map<std::vector<int>, std::vector<int>> groups;  // visible list -> its ranks
+    for (int r = 0; r < R; ++r) groups[visible_of(r)].push_back(r);
+    for (const auto& [list, ranks] : groups) {
+      // The group's GPUs in topology order (topo.gpus is sorted), each with its ordinal in the list.
+      std::vector<int> order(list);
+      std::sort(order.begin(), order.end());
+      const int G = static_cast<int>(order.size()), k = static_cast<int>(ranks.size());
+      if (G == 0) {
+        if (req.policy == GpuPolicy::exclusive)
+          throw Error(Errc::invalid_setting, "GPU policy 'exclusive' gives each rank its own GPU, but " +
+                                                 std::to_string(k) + " local rank(s) see no GPU" +
+                                                 (req.visible_source.empty() ? "" : " (" + req.visible_source + ")"));
+        continue;
+      }
+      if (req.policy == GpuPolicy::exclusive && k > G)
+        throw Error(Errc::invalid_setting, "GPU policy 'exclusive' gives each rank its own GPU, but " +
+                                               std::to_string(k) + " local ranks see only " + std::to_string(G) +
+                                               " GPU(s)" +
+                                               (req.visible_source.empty() ? "" : " (" + req.visible_source + ")"));
+      for (int j = 0; j < k; ++j) {
+        RankPlan& p = out.ranks[ranks[j]];
+        auto [lo, hi] = req.policy == GpuPolicy::split ? block(j, k, G) : std::pair<int, int>{0, 0};
+        if (req.policy != GpuPolicy::split) {
+          lo = static_cast<int>(1LL * j * G / k);  // blocks when k > G, evenly spread when k < G
+          hi = lo + 1;
+        }
+        for (int g = lo; g < hi; ++g) {
+          p.gpus.push_back(order[g]);
+          p.ordinals.push_back(static_cast<int>(std::find(list.begin(), list.end(), order[g]) - list.begin()));
+        }
+      }
+    }
+  }
+
+  // ---- CPU sets: a domain's cores are divided among the ranks placed in it, in whole cores. ----
+  // A rank's domain is its first GPU's non-I/O ancestor; without a GPU, ranks are spread over
+  // NUMA nodes in blocks proportional to their cores.
+  std::map<std::string, std::vector<int>> domain_ranks;  // domain key -> ranks, in rank order
+  std::map<std::string, std::vector<int>> domain_cores;
+  std::map<std::string, std::string> domain_words;
+  std::vector<std::string> key_of(R);
+  std::vector<int> all_cores(topo.cores.size());
+  std::iota(all_cores.begin(), all_cores.end(), 0);
+
+  // NUMA domains for ranks without a GPU.
+  std::vector<std::pair<int, std::vector<int>>> numa_domains;  // (numa os index, cores)
+  for (int n : topo.numa) {
+    std::vector<int> cs;
+    for (size_t c = 0; c < topo.cores.size(); ++c)
+      if (topo.cores[c].numa == n) cs.push_back(static_cast<int>(c));
+    if (!cs.empty()) numa_domains.push_back({n, cs});
+  }
+  if (numa_domains.empty()) numa_domains.push_back({-1, all_cores});
+  std::vector<int> cpu_only;
+  for (int r = 0; r < R; ++r)
+    if (out.ranks[r].gpus.empty()) cpu_only.push_back(r);
+
+  for (int r = 0; r < R; ++r) {
+    RankPlan& p = out.ranks[r];
+    if (p.gpus.empty()) continue;
+    const Gpu& g = topo.gpus[p.gpus[0]];
+    std::string key = "gpu-ancestor-" + std::to_string(g.loc.ancestor);
+    if (!domain_cores.count(key)) {
+      auto cs = cores_of(topo, g.loc.pus);
+      std::string words = "cores of its GPU's " + g.loc.ancestor_type;
+      if (cs.empty()) {  // the GPU hangs off CPUs the process may not use
+        for (size_t c = 0; c < topo.cores.size(); ++c)
+          if (g.loc.package >= 0 && topo.cores[c].package == g.loc.package) cs.push_back(static_cast<int>(c));
+        words = cs.empty() ? "allowed cores (its GPU is local to none of them)"
+                           : "allowed cores of its GPU's package (its GPU's own cores are not allowed)";
+        if (cs.empty()) cs = all_cores;
+      }
+      domain_cores[key] = cs;
+      domain_words[key] = words;
+    }
+    domain_ranks[key].push_back(r);
+    key_of[r] = key;
+  }
+  {
+    // CPU-only ranks: block-spread over NUMA domains by core count.
+    long total = 0;
+    for (auto& d : numa_domains) total += static_cast<long>(d.second.size());
+    const int k = static_cast<int>(cpu_only.size());
+    for (int j = 0; j < k; ++j) {
+      long target = (2L * j + 1) * total / (2L * k);  // the middle of rank j's share of the cores
+      size_t d = 0;
+      for (long acc = 0; d < numa_domains.size(); ++d) {
+        acc += static_cast<long>(numa_domains[d].second.size());
+        if (target < acc) break;
+      }
+      d = std::min(d, numa_domains.size() - 1);
+      std::string key = "numa-" + std::to_string(numa_domains[d].first);
+      domain_cores[key] = numa_domains[d].second;
+      domain_words[key] = numa_domains[d].first < 0 ? "cores of the node"
+                                                    : "cores of NUMA node " + std::to_string(numa_domains[d].first);
+      domain_ranks[key].push_back(cpu_only[j]);
+      key_of[cpu_only[j]] = key;
+    }
+  }
+  std::vector<std::string> words_of(R);
+  for (int r = 0; r < R; ++r) words_of[r] = domain_words[key_of[r]];
+  // Domains whose cores overlap (a GPU that falls back to other cores, CPU-only ranks beside GPU
+  // ranks) are merged, so their cores are divided among all their ranks instead of shared.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (auto a = domain_ranks.begin(); a != domain_ranks.end() && !merged; ++a)
+      for (auto b = std::next(a); b != domain_ranks.end() && !merged; ++b) {
+        const auto& ca = domain_cores[a->first];
+        const auto& cb = domain_cores[b->first];
+        if (std::none_of(ca.begin(), ca.end(), [&](int c) { return std::find(cb.begin(), cb.end(), c) != cb.end(); }))
+          continue;
+        std::set<int> cores(ca.begin(), ca.end());
+        cores.insert(cb.begin(), cb.end());
+        domain_cores[a->first].assign(cores.begin(), cores.end());
+        domain_words[a->first] = "merged";
+        a->second.insert(a->second.end(), b->second.begin(), b->second.end());
+        for (int r : b->second) key_of[r] = a->first;
+        domain_ranks.erase(b);
+        merged = true;
+      }
+  }
+  for (auto& [key, ranks] : domain_ranks) {
+    std::sort(ranks.begin(), ranks.end());
+    const auto& cs = domain_cores[key];
+    const int k = static_cast<int>(ranks.size()), n = static_cast<int>(cs.size());
+    if (n < k)
+      out.notes.push_back(std::to_string(k) + " ranks share " + std::to_string(n) + " " +
+                          (domain_words[key] == "merged" ? "cores" : domain_words[key]) + ": CPU sets overlap");
+    for (int j = 0; j < k; ++j) {
+      RankPlan& p = out.ranks[ranks[j]];
+      auto [lo, hi] = block(j, k, n);
+      std::set<int> numas;
+      for (int c = lo; c < hi; ++c) {
+        const Core& core = topo.cores[cs[c]];
+        p.cpus.insert(p.cpus.end(), core.pus.begin(), core.pus.end());
+        if (core.numa >= 0) numas.insert(core.numa);
+      }
+      std::sort(p.cpus.begin(), p.cpus.end());
+      p.numa.assign(numas.begin(), numas.end());
+      p.reason = std::to_string(hi - lo) + " of the " + std::to_string(n) + " " + words_of[ranks[j]];
+      if (domain_words[key] == "merged") p.reason += " (divided with the ranks of an overlapping domain)";
+    }
+  }
+
+  // ---- NICs: fabric NICs if any, else the fastest Ethernet; nearest first, then least used. ----
+  std::vector<int> pool;
+  bool any_fabric = std::any_of(topo.nics.begin(), topo.nics.end(), [](const Nic& n) { return n.fabric; });
+  double fastest = 0;
+  for (const auto& n : topo.nics) fastest = std::max(fastest, n.link_gbps);
+  for (size_t i = 0; i < topo.nics.size(); ++i) {
+    const Nic& n = topo.nics[i];
+    if (any_fabric ? n.fabric : n.link_gbps >= fastest / 2) pool.push_back(static_cast<int>(i));
+  }
+  std::vector<int> used(topo.nics.size(), 0);
+  for (int r = 0; r < R; ++r) {
+    RankPlan& p = out.ranks[r];
+    if (pool.empty()) break;
+    std::vector<int> my_cores;
+    for (int c : domain_cores[key_of[r]]) my_cores.push_back(c);
+    int best = -1, best_d = 99;
+    for (int i : pool) {
+      int d = p.gpus.empty() ? cpu_distance(topo, my_cores, topo.nics[i].loc)
+                             : pci_distance(topo.gpus[p.gpus[0]].loc, topo.nics[i].loc);
+      bool better = best < 0 || d < best_d || (d == best_d && used[i] < used[best]) ||
+                    (d == best_d && used[i] == used[best] && topo.nics[i].link_gbps > topo.nics[best].link_gbps);
+      if (better) best = i, best_d = d;
+    }
+    p.nic = best;
+    ++used[best];
+    p.reason += "; NIC " + topo.nics[best].name + " " +
+                distance_words(best_d, !p.gpus.empty(), p.gpus.empty() ? "" : topo.gpus[p.gpus[0]].loc.ancestor_type);
+  }
+  for (auto& p : out.ranks)
+    if (!p.gpus.empty()) {
+      const Gpu& g = topo.gpus[p.gpus[0]];
+      p.reason = "GPU " + g.name + " (" + g.loc.busid + ") under " + g.loc.ancestor_type + "; " + p.reason;
+    }
+  return out;
+}
+
+}  // namespace v1
+}  // namespace mpinit

@@ -1,0 +1,154 @@
+// Placement under real mpirun: one topology discovery per node, every rank really bound as
+// planned, the same plan on every rank of a node, and bad placement input failing every rank.
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "mpi_test_util.hpp"
+#include "mpinit/mpinit.hpp"
+
+#if MPINIT_HAVE_HWLOC
+using namespace mpinit;
+
+namespace {
+
+using mpitest::same_everywhere;
+int wrank() { return mpitest::world_rank(); }
+int wsize() { return mpitest::world_size(); }
+
+std::string topologies() {
+  const char* d = std::getenv("MPINIT_TOPOLOGIES");
+  return d ? d : "../shared/topologies/hwloc";
+}
+bool have_topologies() { return access((topologies() + "/mpibind-coral-lassen.xml").c_str(), R_OK) == 0; }
+#define NEEDS_TOPOLOGIES() \
+  if (!have_topologies()) GTEST_SKIP() << "no shared topologies at " << topologies()
+std::string describe(const Placement& p) {
+  std::string s;
+  for (const auto& r : p.ranks) {
+    s += std::to_string(r.local_rank) + ":" + format_cpus(r.cpus) + "/" + std::to_string(r.nic) + "/";
+    for (int g : r.gpus) s += std::to_string(g) + ",";
+    s += ";";
+  }
+  return s;
+}
+std::string launch_error(const Options& o) {
+  try {
+    auto s = launch(o);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(PlacementMpi, OneDiscoveryPerNodeAndTheSamePlanEverywhere) {
+  auto s = launch();
+  ASSERT_NE(s.placement(), nullptr);
+  ASSERT_NE(s.plan(), nullptr);
+  int mine = s.discovered_topology() ? 1 : 0, per_node = 0;
+  MPI_Allreduce(&mine, &per_node, 1, MPI_INT, MPI_SUM, s.local_comm());
+  EXPECT_EQ(per_node, 1);
+  EXPECT_EQ(s.discovered_topology(), s.identity().local_rank.value == 0);
+  EXPECT_EQ(s.topology()->origin, s.discovered_topology() ? "discovered" : "imported from the local leader");
+  EXPECT_EQ(static_cast<int>(s.placement()->ranks.size()), s.identity().local_size.value);
+  EXPECT_TRUE(same_everywhere(describe(*s.placement()), s.local_comm()));
+}
+
+TEST(PlacementMpi, EveryRankIsBoundAsPlanned) {
+  auto s = launch();
+  ASSERT_NE(s.plan(), nullptr);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  std::vector<int> bound;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) bound.push_back(c);
+  EXPECT_EQ(format_cpus(bound), format_cpus(s.plan()->cpus)) << s.applied();
+  EXPECT_NE(s.applied().find("bound to CPUs " + format_cpus(s.plan()->cpus)), std::string::npos) << s.applied();
+}
+
+TEST(PlacementMpi, ATopologyFileIsPlannedNotApplied) {
+  NEEDS_TOPOLOGIES();
+  Options o;
+  o.topology_file = topologies() + "/mpibind-coral-lassen.xml";
+  auto s = launch(o);
+  ASSERT_NE(s.plan(), nullptr);
+  EXPECT_EQ(s.topology()->gpus.size(), 4u);
+  // The same plan as offline planning of this file for the node's ranks.
+  PlanRequest req;
+  req.local_size = s.identity().local_size.value;
+  auto offline = plan_placement(load_topology(*o.topology_file), req);
+  EXPECT_EQ(describe(*s.placement()), describe(offline));
+  EXPECT_EQ(s.plan()->gpus.size(), 1u);
+  EXPECT_NE(s.applied().find("not applied"), std::string::npos) << s.applied();
+}
+
+TEST(PlacementMpi, AnUnreadableTopologyFailsEveryRankAlike) {
+  Options o;
+  o.topology_file = "/nonexistent/node.xml";
+  std::string msg = launch_error(o);
+  EXPECT_TRUE(same_everywhere(msg, MPI_COMM_WORLD)) << msg;
+  EXPECT_NE(msg.find("phase 'topology' failed on 1 of"), std::string::npos) << msg;  // the one node leader
+  EXPECT_NE(msg.find("option: cannot read the topology file '/nonexistent/node.xml'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rank 0"), std::string::npos) << msg;
+}
+
+TEST(PlacementMpi, ABadVisibleListOnOneRankFailsEveryRank) {
+  NEEDS_TOPOLOGIES();
+  const int bad = wsize() - 1;
+  Options o;
+  o.topology_file = topologies() + "/mpibind-coral-lassen.xml";
+  o.env = EnvMap{};
+  if (wrank() == bad) (*o.env)["CUDA_VISIBLE_DEVICES"] = "0,9";
+  std::string msg = launch_error(o);
+  EXPECT_TRUE(same_everywhere(msg, MPI_COMM_WORLD)) << msg;
+  EXPECT_NE(msg.find("phase 'placement' failed on 1 of " + std::to_string(wsize())), std::string::npos) << msg;
+  EXPECT_NE(msg.find("CUDA_VISIBLE_DEVICES='0,9': entry '9' names a GPU that does not exist"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rank " + std::to_string(bad)), std::string::npos) << msg;
+}
+
+TEST(PlacementMpi, PerRankVisibleListsAreEachRanksOwn) {
+  NEEDS_TOPOLOGIES();
+  // As srun --gpus-per-task=1 narrows it: rank r sees only GPU (3 - r % 4).
+  Options o;
+  o.topology_file = topologies() + "/mpibind-coral-lassen.xml";
+  const int lr = wrank();  // one node: the world rank is the local rank
+  o.env = EnvMap{{"CUDA_VISIBLE_DEVICES", std::to_string(3 - lr % 4)}};
+  auto s = launch(o);
+  ASSERT_NE(s.plan(), nullptr);
+  ASSERT_EQ(s.plan()->gpus.size(), 1u);
+  EXPECT_EQ(s.topology()->gpus[s.plan()->gpus[0]].name, "cuda" + std::to_string(3 - lr % 4));
+  EXPECT_EQ(s.plan()->ordinals, std::vector<int>{0});
+}
+
+TEST(PlacementMpi, ExclusivePolicyWithTooFewGpusFailsEveryRank) {
+  NEEDS_TOPOLOGIES();
+  Options o;
+  o.topology_file = topologies() + "/mpibind-cts1-pascal.xml";  // 2 GPUs
+  o.gpu_policy = GpuPolicy::exclusive;
+  std::string msg = launch_error(o);
+  if (wsize() <= 2) {
+    EXPECT_EQ(msg, "");
+    return;
+  }
+  EXPECT_TRUE(same_everywhere(msg, MPI_COMM_WORLD)) << msg;
+  EXPECT_NE(msg.find("'exclusive' gives each rank its own GPU, but " + std::to_string(wsize()) +
+                     " local ranks see only 2 GPU(s)"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(PlacementMpi, PlacementOff) {
+  Options o;
+  o.placement = false;
+  auto s = launch(o);
+  EXPECT_EQ(s.plan(), nullptr);
+  EXPECT_EQ(s.topology(), nullptr);
+}
+#endif

@@ -1,0 +1,426 @@
+// Placement planned with real hwloc on real machines' XML topologies (../shared/topologies/hwloc):
+// invariants over every file, rank count, policy, restricted cpuset and visible-GPU list, and
+// hand-written expected plans from each machine's hardware description.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+
+#include "mpinit/error.hpp"
+#include "mpinit/topology.hpp"
+
+using namespace mpinit;
+
+namespace {
+
+std::string dir() {
+  const char* d = std::getenv("MPINIT_TOPOLOGIES");
+  return d ? d : "../shared/topologies/hwloc";
+}
+const NodeTopology& topo(const std::string& name) {
+  static std::map<std::string, NodeTopology> cache;
+  auto it = cache.find(name);
+  if (it == cache.end()) it = cache.emplace(name, load_topology(dir() + "/" + name + ".xml")).first;
+  return it->second;
+}
+const std::vector<std::string> kMachines = {
+    "mpibind-coral-lassen", "mpibind-eas-tioga",    "mpibind-cts1-pascal",  "mpibind-g4dnmetal",
+    "mpibind-epyc-corona",  "mpibind-epyc-corona-p2", "fluxcore-tuo.SPX",   "fluxcore-tuo.CPX",
+    "fluxcore-ipa20",       "hwloc-nvidiaDGX2"};
+
+Placement plan(const NodeTopology& t, int ranks, GpuPolicy policy = GpuPolicy::spread,
+               std::vector<std::vector<int>> visible = {}) {
+  PlanRequest r;
+  r.local_size = ranks;
+  r.policy = policy;
+  r.visible = std::move(visible);
+  return plan_placement(t, r);
+}
+
+std::string cpus(const Placement& p, int r) { return format_cpus(p.ranks[r].cpus); }
+std::string gpu(const NodeTopology& t, const Placement& p, int r) {
+  return p.ranks[r].gpus.empty() ? "-" : t.gpus[p.ranks[r].gpus[0]].name;
+}
+std::string nic(const NodeTopology& t, const Placement& p, int r) {
+  return p.ranks[r].nic < 0 ? "-" : t.nics[p.ranks[r].nic].name;
+}
+
+// The rules every plan obeys.
+void check_invariants(const NodeTopology& t, const Placement& p, int ranks, GpuPolicy policy,
+                      const std::vector<std::vector<int>>& visible, const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_EQ(static_cast<int>(p.ranks.size()), ranks);
+  std::set<int> allowed;
+  std::map<int, int> core_of;  // PU -> core
+  for (const auto& c : t.cores)
+    for (int pu : c.pus) allowed.insert(pu), core_of[pu] = c.index;
+  bool overlap_noted = std::any_of(p.notes.begin(), p.notes.end(),
+                                   [](const std::string& n) { return n.find("overlap") != std::string::npos; });
+  std::map<int, int> owner;  // PU -> rank
+  std::map<int, int> gpu_use;
+  for (int r = 0; r < ranks; ++r) {
+    const RankPlan& rp = p.ranks[r];
+    EXPECT_EQ(rp.local_rank, r);
+    ASSERT_FALSE(rp.cpus.empty()) << "rank " << r;
+    std::set<int> cores;
+    for (int pu : rp.cpus) {
+      EXPECT_TRUE(allowed.count(pu)) << "rank " << r << " got PU " << pu << " outside the allowed set";
+      cores.insert(core_of[pu]);
+      if (!overlap_noted) {
+        EXPECT_FALSE(owner.count(pu)) << "PU " << pu << " given to ranks " << owner[pu] << " and " << r;
+      }
+      owner[pu] = r;
+    }
+    for (int c : cores)  // whole cores: hardware threads of a core stay together
+      for (int pu : t.cores[c].pus)
+        EXPECT_TRUE(std::count(rp.cpus.begin(), rp.cpus.end(), pu)) << "rank " << r << " has part of core " << c;
+    for (size_t i = 0; i < rp.gpus.size(); ++i) {
+      ++gpu_use[rp.gpus[i]];
+      const auto& vis = visible.empty() ? std::vector<int>{} : visible.size() == 1 ? visible[0] : visible[r];
+      if (vis.empty()) {
+        EXPECT_EQ(rp.ordinals[i], t.gpus[rp.gpus[i]].physical);
+      } else {
+        ASSERT_LT(rp.ordinals[i], static_cast<int>(vis.size()));
+        EXPECT_EQ(vis[rp.ordinals[i]], rp.gpus[i]) << "ordinal is not the GPU's position in the visible list";
+      }
+    }
+    if (!rp.gpus.empty()) {
+      // The rank's CPUs are local to its GPU wherever the GPU has allowed local cores.
+      const Gpu& g = t.gpus[rp.gpus[0]];
+      bool gpu_has_cores = std::any_of(g.loc.pus.begin(), g.loc.pus.end(), [&](int pu) { return allowed.count(pu); });
+      if (gpu_has_cores && rp.reason.find("overlapping") == std::string::npos) {
+        for (int pu : rp.cpus)
+          EXPECT_TRUE(std::count(g.loc.pus.begin(), g.loc.pus.end(), pu)) << "rank " << r << " PU " << pu << " not local to " << g.name;
+      }
+    }
+    if (rp.nic >= 0 && !rp.gpus.empty()) {
+      // No NIC of the same class is nearer to the rank's GPU.
+      const Nic& mine = t.nics[rp.nic];
+      int d = pci_distance(t.gpus[rp.gpus[0]].loc, mine.loc);
+      for (const auto& n : t.nics)
+        if (n.fabric == mine.fabric) {
+          EXPECT_GE(pci_distance(t.gpus[rp.gpus[0]].loc, n.loc), d) << n.name << " is nearer";
+        }
+    }
+    if (std::any_of(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.fabric; })) {
+      if (rp.nic >= 0) {
+        EXPECT_TRUE(t.nics[rp.nic].fabric) << "an Ethernet port won over a fabric NIC";
+      }
+    }
+  }
+  if (policy == GpuPolicy::spread && visible.empty() && !t.gpus.empty()) {
+    // Balance: GPU loads differ by at most one rank; every GPU is used when ranks >= GPUs.
+    int lo = ranks, hi = 0;
+    for (size_t g = 0; g < t.gpus.size(); ++g) lo = std::min(lo, gpu_use[g]), hi = std::max(hi, gpu_use[g]);
+    EXPECT_LE(hi - lo, 1);
+    if (ranks >= static_cast<int>(t.gpus.size())) {
+      EXPECT_GE(lo, 1);
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Placement, InvariantsOnEveryMachine) {
+  for (const auto& m : kMachines) {
+    const auto& t = topo(m);
+    for (int ranks : {1, 2, 3, 4, 8, 16})
+      for (auto policy : {GpuPolicy::spread, GpuPolicy::split, GpuPolicy::none})
+        check_invariants(t, plan(t, ranks, policy), ranks, policy, {},
+                         m + " ranks=" + std::to_string(ranks) + " policy=" + to_string(policy));
+  }
+}
+
+TEST(Placement, InvariantsWithRestrictedCpusets) {
+  // Half of the machine's PUs (the first package, say, as a job cpuset would give).
+  for (const auto& m : kMachines) {
+    const auto& full = topo(m);
+    std::vector<int> pus;
+    for (size_t c = 0; c < full.cores.size() / 2 + 1 && c < full.cores.size(); ++c)
+      pus.insert(pus.end(), full.cores[c].pus.begin(), full.cores[c].pus.end());
+    NodeTopology t = load_topology(dir() + "/" + m + ".xml", format_cpus(pus));
+    EXPECT_EQ(t.cores.size(), full.cores.size() / 2 + 1) << m;
+    for (int ranks : {1, 3, 8})
+      check_invariants(t, plan(t, ranks), ranks, GpuPolicy::spread, {}, m + " restricted, ranks=" + std::to_string(ranks));
+  }
+}
+
+TEST(Placement, InvariantsWithNarrowedVisibleLists) {
+  for (const auto& m : kMachines) {
+    const auto& t = topo(m);
+    if (t.gpus.size() < 2) continue;
+    // The last two GPUs by physical index, listed in reverse, for every rank.
+    std::vector<int> byphys(t.gpus.size());
+    for (size_t g = 0; g < t.gpus.size(); ++g) byphys[g] = static_cast<int>(g);
+    std::sort(byphys.begin(), byphys.end(), [&](int a, int b) { return t.gpus[a].physical < t.gpus[b].physical; });
+    std::vector<int> two = {byphys.back(), byphys[byphys.size() - 2]};
+    for (int ranks : {1, 2, 3, 4}) {
+      auto p = plan(t, ranks, GpuPolicy::spread, {two});
+      check_invariants(t, p, ranks, GpuPolicy::spread, {two}, m + " visible=2 ranks=" + std::to_string(ranks));
+      for (const auto& rp : p.ranks) EXPECT_TRUE(rp.gpus[0] == two[0] || rp.gpus[0] == two[1]);
+    }
+    // One GPU per rank, narrowed by the launcher: that GPU is the rank's, ordinal 0.
+    std::vector<std::vector<int>> per_rank = {{byphys[1]}, {byphys[0]}};
+    auto p = plan(t, 2, GpuPolicy::spread, per_rank);
+    check_invariants(t, p, 2, GpuPolicy::spread, per_rank, m + " per-rank lists");
+    EXPECT_EQ(p.ranks[0].gpus, std::vector<int>{byphys[1]});
+    EXPECT_EQ(p.ranks[1].gpus, std::vector<int>{byphys[0]});
+    EXPECT_EQ(p.ranks[0].ordinals, std::vector<int>{0});
+  }
+}
+
+// ---- expected plans, written by hand from ../shared/topologies/README.md ----
+
+TEST(Expected, TiogaEachGcdWithTheCoresOfItsL3AndTheNicOnItsNuma) {
+  const auto& t = topo("mpibind-eas-tioga");
+  ASSERT_EQ(t.gpus.size(), 8u);
+  auto p = plan(t, 8);
+  // NUMA0: rsmi4, rsmi5 (hsi2); NUMA1: rsmi2, rsmi3 (hsi1); NUMA2: rsmi6, rsmi7 (hsi3); NUMA3: rsmi0, rsmi1 (hsi0).
+  const char* gpus[] = {"rsmi4", "rsmi5", "rsmi2", "rsmi3", "rsmi6", "rsmi7", "rsmi0", "rsmi1"};
+  const char* nics[] = {"hsi2", "hsi2", "hsi1", "hsi1", "hsi3", "hsi3", "hsi0", "hsi0"};
+  for (int r = 0; r < 8; ++r) {
+    EXPECT_EQ(gpu(t, p, r), gpus[r]) << r;
+    EXPECT_EQ(nic(t, p, r), nics[r]) << r;
+    EXPECT_EQ(t.gpus[p.ranks[r].gpus[0]].loc.ancestor_type, "L3Cache");
+    // 8 cores of one CCD, with their second hardware thread (PU + 64).
+    EXPECT_EQ(cpus(p, r), std::to_string(8 * r) + "-" + std::to_string(8 * r + 7) + "," + std::to_string(64 + 8 * r) +
+                              "-" + std::to_string(64 + 8 * r + 7));
+    EXPECT_EQ(p.ranks[r].numa, std::vector<int>{r / 2});
+  }
+  // hsi2 hangs off rsmi5's host bridge (under its L3); for rsmi4 it is only on the same NUMA node.
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[1].gpus[0]].loc, t.nics[p.ranks[1].nic].loc), 1);
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[0].gpus[0]].loc, t.nics[p.ranks[0].nic].loc), 3);
+}
+
+TEST(Expected, Xe8640GpuOnNuma7BorrowsASamePackageNic) {
+  const auto& t = topo("fluxcore-ipa20");
+  ASSERT_EQ(t.gpus.size(), 4u);
+  auto p = plan(t, 4);
+  // Topology order follows NUMA nodes, not CUDA's PCI order: cuda1 (NUMA 1), cuda0 (3), cuda3 (5), cuda2 (7).
+  EXPECT_EQ(gpu(t, p, 0), "cuda1");
+  EXPECT_EQ(gpu(t, p, 1), "cuda0");
+  EXPECT_EQ(gpu(t, p, 2), "cuda3");
+  EXPECT_EQ(gpu(t, p, 3), "cuda2");
+  EXPECT_EQ(p.ranks[0].ordinals, std::vector<int>{1});  // cudaSetDevice(1) without CUDA_VISIBLE_DEVICES
+  EXPECT_EQ(nic(t, p, 0), "mlx5_2");
+  EXPECT_EQ(nic(t, p, 1), "mlx5_0");
+  EXPECT_EQ(nic(t, p, 2), "mlx5_3");
+  EXPECT_EQ(nic(t, p, 3), "mlx5_3");  // no NIC on NUMA 7: the one in the same package
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[3].gpus[0]].loc, t.nics[p.ranks[3].nic].loc), 4);
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(p.ranks[r].numa, std::vector<int>{2 * r + 1});
+  // Two ranks per GPU: the two ports of the adapter on NUMA 3 are both used (rails).
+  auto p8 = plan(t, 8);
+  EXPECT_EQ(nic(t, p8, 2), "mlx5_0");
+  EXPECT_EQ(nic(t, p8, 3), "mlx5_1");
+}
+
+TEST(Expected, G4dnSingleEfaServesAllAndEnaNeverWins) {
+  const auto& t = topo("mpibind-g4dnmetal");
+  ASSERT_EQ(t.gpus.size(), 8u);
+  auto p = plan(t, 8);
+  for (int r = 0; r < 8; ++r) {
+    EXPECT_EQ(nic(t, p, r), "rdmap197s0");
+    EXPECT_EQ(gpu(t, p, r), "cuda" + std::to_string(r));
+    EXPECT_EQ(p.ranks[r].numa, std::vector<int>{r / 4});
+  }
+  auto efa = std::find_if(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.name == "rdmap197s0"; });
+  ASSERT_NE(efa, t.nics.end());
+  EXPECT_EQ(efa->kind, "efa");
+  EXPECT_TRUE(std::any_of(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.kind == "ethernet"; }));
+}
+
+TEST(Expected, Mi300aCpxHas24GpusAnd4Nics) {
+  const auto& t = topo("fluxcore-tuo.CPX");
+  ASSERT_EQ(t.gpus.size(), 24u);  // six partitions per bus id are kept apart
+  std::set<std::string> busids;
+  for (const auto& g : t.gpus) busids.insert(g.loc.busid);
+  EXPECT_EQ(busids.size(), 4u);
+  EXPECT_EQ(std::count_if(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.fabric; }), 4);
+  auto p = plan(t, 24);
+  for (int r = 0; r < 24; ++r) {
+    EXPECT_EQ(gpu(t, p, r), "rsmi" + std::to_string(r));
+    EXPECT_EQ(nic(t, p, r), "hsi" + std::to_string(r / 6));
+    EXPECT_EQ(p.ranks[r].cpus.size(), 8u);  // 4 cores x 2 threads of its APU
+  }
+  const auto& spx = topo("fluxcore-tuo.SPX");
+  ASSERT_EQ(spx.gpus.size(), 4u);
+  auto q = plan(spx, 4);
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(nic(spx, q, r), "hsi" + std::to_string(r));
+    EXPECT_EQ(spx.nics[q.ranks[r].nic].kind, "slingshot");
+  }
+}
+
+TEST(Expected, LassenTwoGpusPerSocket) {
+  const auto& t = topo("mpibind-coral-lassen");
+  ASSERT_EQ(t.gpus.size(), 4u);
+  auto p = plan(t, 4);
+  const char* nics[] = {"mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3"};
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(gpu(t, p, r), "cuda" + std::to_string(r));
+    EXPECT_EQ(nic(t, p, r), nics[r]);
+  }
+  // Half a socket each; PUs 0-7 and 88-95 do not exist.
+  EXPECT_EQ(cpus(p, 0), "8-47");
+  EXPECT_EQ(cpus(p, 1), "48-87");
+  EXPECT_EQ(cpus(p, 2), "96-135");
+  EXPECT_EQ(cpus(p, 3), "136-175");
+  // Two ranks: one per socket, spread rather than both on socket 0.
+  auto p2 = plan(t, 2);
+  EXPECT_EQ(gpu(t, p2, 0), "cuda0");
+  EXPECT_EQ(gpu(t, p2, 1), "cuda2");
+  EXPECT_EQ(cpus(p2, 1), "96-175");
+}
+
+TEST(Expected, PascalAsymmetricGpusAndNicOnNuma0) {
+  const auto& t = topo("mpibind-cts1-pascal");
+  ASSERT_EQ(t.gpus.size(), 2u);
+  auto p = plan(t, 2);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(nic(t, p, r), "mlx5_0");
+    EXPECT_EQ(p.ranks[r].numa, std::vector<int>{0});
+  }
+  // No GPU at all: CPU-only ranks spread over both NUMA nodes.
+  auto cpu_only = plan(t, 2, GpuPolicy::none);
+  EXPECT_EQ(cpu_only.ranks[0].numa, std::vector<int>{0});
+  EXPECT_EQ(cpu_only.ranks[1].numa, std::vector<int>{1});
+}
+
+TEST(Expected, CoronaOpenClOnlyGpusAndNicOnAGpuLessNuma) {
+  const auto& t = topo("mpibind-epyc-corona");
+  ASSERT_EQ(t.gpus.size(), 4u);
+  for (const auto& g : t.gpus) EXPECT_EQ(g.name.rfind("opencl", 0), 0u) << g.name;
+  auto p = plan(t, 4);
+  const int numa[] = {1, 2, 5, 7};
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(p.ranks[r].numa, std::vector<int>{numa[r]});
+    EXPECT_EQ(nic(t, p, r), "mlx5_0");
+  }
+  const auto& p2 = topo("mpibind-epyc-corona-p2");
+  // rsmi indices are not in PCI order: 03:00.0 is rsmi2 and 63:00.0 rsmi0.
+  for (const auto& g : p2.gpus) {
+    if (g.loc.busid == "0000:03:00.0") {
+      EXPECT_EQ(g.physical, 2);
+    }
+    if (g.loc.busid == "0000:63:00.0") {
+      EXPECT_EQ(g.physical, 0);
+    }
+  }
+}
+
+TEST(Expected, Dgx2NvmlOnlyGpusWithoutNics) {
+  const auto& t = topo("hwloc-nvidiaDGX2");
+  EXPECT_EQ(t.gpus.size(), 16u);
+  EXPECT_TRUE(t.nics.empty());
+  auto p = plan(t, 16);
+  for (int r = 0; r < 16; ++r) EXPECT_EQ(nic(t, p, r), "-");
+}
+
+// ---- visible lists, policies and bad input ----
+
+TEST(Visible, IndicesAndUuidsAndErrors) {
+  const auto& t = topo("mpibind-coral-lassen");
+  auto v = resolve_visible(t, "CUDA_VISIBLE_DEVICES", "3,1", "nvidia");
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(t.gpus[v[0]].name, "cuda3");
+  EXPECT_EQ(t.gpus[v[1]].name, "cuda1");
+  auto p = plan(t, 2, GpuPolicy::spread, {v});
+  // Topology order inside the list: rank 0 gets cuda1 (ordinal 1), rank 1 cuda3 (ordinal 0).
+  EXPECT_EQ(gpu(t, p, 0), "cuda1");
+  EXPECT_EQ(p.ranks[0].ordinals, std::vector<int>{1});
+  EXPECT_EQ(p.ranks[1].ordinals, std::vector<int>{0});
+  if (!t.gpus[0].uuid.empty()) {
+    std::string prefix = t.gpus[0].uuid.substr(0, 12);
+    auto u = resolve_visible(t, "CUDA_VISIBLE_DEVICES", prefix, "nvidia");
+    EXPECT_EQ(u, std::vector<int>{0});
+  }
+  try {
+    resolve_visible(t, "CUDA_VISIBLE_DEVICES", "0,7", "nvidia");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("CUDA_VISIBLE_DEVICES='0,7': entry '7' names a GPU that does not exist"), std::string::npos) << m;
+    EXPECT_NE(m.find("GPUs: 0 (cuda0)"), std::string::npos) << m;
+  }
+  EXPECT_THROW(resolve_visible(t, "CUDA_VISIBLE_DEVICES", "0,0", "nvidia"), Error);
+  EXPECT_THROW(resolve_visible(t, "CUDA_VISIBLE_DEVICES", "0,,1", "nvidia"), Error);
+  EXPECT_THROW(resolve_visible(t, "CUDA_VISIBLE_DEVICES", "GPU-nonexistent", "nvidia"), Error);
+  EXPECT_TRUE(resolve_visible(t, "CUDA_VISIBLE_DEVICES", "", "nvidia").empty());
+}
+
+TEST(Visible, FromEnvironmentByVendor) {
+  const auto& tioga = topo("mpibind-eas-tioga");
+  std::string src;
+  // CUDA_VISIBLE_DEVICES does not apply to AMD GPUs; ROCR_VISIBLE_DEVICES does.
+  EXPECT_FALSE(visible_from_env(tioga, {{"CUDA_VISIBLE_DEVICES", "0"}}, &src));
+  auto v = visible_from_env(tioga, {{"ROCR_VISIBLE_DEVICES", "5,4"}, {"HIP_VISIBLE_DEVICES", "0"}}, &src);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(src, "ROCR_VISIBLE_DEVICES");
+  EXPECT_EQ(tioga.gpus[(*v)[0]].name, "rsmi5");
+  EXPECT_THROW(visible_from_env(tioga, {{"ROCR_VISIBLE_DEVICES", "9"}}, &src), Error);
+}
+
+TEST(Policy, ExclusiveSplitNone) {
+  const auto& t = topo("mpibind-coral-lassen");
+  try {
+    plan(t, 8, GpuPolicy::exclusive);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_setting);
+    EXPECT_NE(std::string(e.what()).find("'exclusive' gives each rank its own GPU, but 8 local ranks see only 4"),
+              std::string::npos);
+  }
+  EXPECT_NO_THROW(plan(t, 4, GpuPolicy::exclusive));
+  auto s = plan(t, 2, GpuPolicy::split);
+  EXPECT_EQ(s.ranks[0].gpus.size(), 2u);
+  EXPECT_EQ(s.ranks[1].gpus.size(), 2u);
+  EXPECT_EQ(gpu(t, s, 1), "cuda2");
+  auto n = plan(t, 4, GpuPolicy::none);
+  for (const auto& r : n.ranks) EXPECT_TRUE(r.gpus.empty());
+  // Sharing: 8 ranks on 4 GPUs in contiguous blocks.
+  auto sh = plan(t, 8);
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(gpu(t, sh, r), "cuda" + std::to_string(r / 2));
+}
+
+TEST(Policy, OversubscriptionOffIsAnError) {
+  NodeTopology t = load_topology(dir() + "/mpibind-coral-lassen.xml", "8-15");  // 2 cores
+  PlanRequest r;
+  r.local_size = 3;
+  r.oversubscribe = false;
+  try {
+    plan_placement(t, r);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 local ranks but the CPUs this process may use"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("hold only 2 cores"), std::string::npos);
+  }
+  r.oversubscribe = true;
+  auto p = plan_placement(t, r);
+  EXPECT_FALSE(p.notes.empty());
+}
+
+TEST(TopologyFile, UnreadableAndMalformed) {
+  try {
+    load_topology("/nonexistent/topo.xml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'/nonexistent/topo.xml'"), std::string::npos) << e.what();
+  }
+  std::string bad = testing::TempDir() + "/mpinit-bad.xml";
+  FILE* f = std::fopen(bad.c_str(), "w");
+  std::fputs("<?xml version=\"1.0\"?><topology version=\"2.0\"><object type=\"Machine\"", f);
+  std::fclose(f);
+  try {
+    load_topology(bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a valid hwloc XML topology"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_topology(dir() + "/mpibind-coral-lassen.xml", "9999"), Error);
+  EXPECT_THROW(parse_cpus("--cpus", "3-1"), Error);
+  EXPECT_THROW(parse_cpus("--cpus", "a"), Error);
+  EXPECT_EQ(parse_cpus("--cpus", "0-2,7,1"), (std::vector<int>{0, 1, 2, 7}));
+}
