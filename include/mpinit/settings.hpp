@@ -42,6 +42,7 @@ struct Overrides {
   std::optional<bool> bind;
   std::optional<bool> membind;
   std::optional<bool> oversubscribe;
+  std::optional<bool> export_net;
 };
 
 /// Resolved settings; each value's source is "option", the MPINIT_* variable, or "default".
@@ -60,6 +61,9 @@ struct Settings {
   Sourced<bool> membind{true, "default"};                               ///< MPINIT_MEMBIND=on|off
   /// More local ranks than allowed cores: share cores (on) or fail (off).
   Sourced<bool> oversubscribe{true, "default"};                         ///< MPINIT_OVERSUBSCRIBE=on|off
+  /// Export the planned NIC to the communication libraries (NCCL_IB_HCA or NCCL_SOCKET_IFNAME,
+  /// UCX_NET_DEVICES) unless the user set them; off by default.
+  Sourced<bool> export_net{false, "default"};                           ///< MPINIT_EXPORT_NET=on|off
   /// Remarks found while resolving (an unknown MPINIT_* variable, most likely a typo).
   std::vector<std::string> warnings;
 };

@@ -124,6 +124,10 @@ NodeTopology load_topology(const std::string& xml_file, const std::string& allow
 /// Discover this machine's topology (what one rank per node does during launch()).
 NodeTopology discover_topology();
 
+/// The variables that point NCCL and UCX at `nic` (pure): NCCL_IB_HCA and UCX_NET_DEVICES=<dev>:1
+/// for an RDMA device; NCCL_SOCKET_IFNAME and UCX_NET_DEVICES=<netdev> for a network interface.
+std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic);
+
 /// "0-3,8,10-11" -> 0 1 2 3 8 10 11. Throws Error(invalid_setting) naming `what` and the value.
 std::vector<int> parse_cpus(const std::string& what, const std::string& list);
 

@@ -100,7 +100,7 @@ void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env,
     req.oversubscribe = s.oversubscribe.value;
     req.visible = detail::visible_lists(local, lsize, st.node.node, env, &req.visible_source);
     st.placement = plan_placement(st.node.node, req);
-    st.applied = detail::apply_plan(st.node, st.placement->ranks[lrank], s, st.log);
+    st.applied = detail::apply_plan(st.node, st.placement->ranks[lrank], s, st.log, env);
   });
   finish(plan);
 #else

@@ -51,7 +51,7 @@ const std::vector<std::string>& known_variables() {
   static const std::vector<std::string> vars = {
       "MPINIT_MODE",     "MPINIT_THREAD_LEVEL", "MPINIT_LOG_LEVEL", "MPINIT_LOG_RANKS", "MPINIT_CHECK",
       "MPINIT_PLACEMENT", "MPINIT_TOPOLOGY",    "MPINIT_GPU_POLICY", "MPINIT_BIND",     "MPINIT_MEMBIND",
-      "MPINIT_OVERSUBSCRIBE"};
+      "MPINIT_OVERSUBSCRIBE", "MPINIT_EXPORT_NET"};
   return vars;
 }
 
@@ -113,6 +113,7 @@ Settings resolve_settings(const Overrides& o, const EnvMap& env) {
   resolve_switch(s.bind, o.bind, env, "MPINIT_BIND");
   resolve_switch(s.membind, o.membind, env, "MPINIT_MEMBIND");
   resolve_switch(s.oversubscribe, o.oversubscribe, env, "MPINIT_OVERSUBSCRIBE");
+  resolve_switch(s.export_net, o.export_net, env, "MPINIT_EXPORT_NET");
   resolve_with(s.topology_file, o.topology_file, env, "MPINIT_TOPOLOGY", [](const std::string&, const std::string& raw) {
     if (raw.empty()) throw Error(Errc::invalid_setting, "MPINIT_TOPOLOGY='' is empty (must name an hwloc XML file)");
     return raw;
@@ -142,6 +143,7 @@ std::vector<SettingRow> describe(const Settings& s) {
       {"bind", s.bind.value ? "on" : "off", s.bind.source},
       {"membind", s.membind.value ? "on" : "off", s.membind.source},
       {"oversubscribe", s.oversubscribe.value ? "on" : "off", s.oversubscribe.source},
+      {"export_net", s.export_net.value ? "on" : "off", s.export_net.source},
   };
 }
 

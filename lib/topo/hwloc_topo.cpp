@@ -165,7 +165,8 @@ void add_gpus(hwloc_topology_t t, NodeTopology& node) {
   for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
     unsigned cls = pci->attr->pcidev.class_id;
     std::string vendor = vendor_of(pci);
-    if ((cls == 0x0302 || cls == 0x0300 || cls == 0x0380) && vendor != "other") {
+    // 3D, VGA and other display controllers, and processing accelerators (MI300A is 0x1200).
+    if ((cls == 0x0302 || cls == 0x0300 || cls == 0x0380 || cls == 0x1200) && vendor != "other") {
       Gpu g;
       g.loc = locality(t, pci);
       g.name = "pci:" + g.loc.busid;

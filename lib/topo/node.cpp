@@ -1,5 +1,7 @@
 #include "topo/node.hpp"
 
+#include <stdlib.h>
+
 #include <algorithm>
 
 #include "mpinit/error.hpp"
@@ -90,9 +92,21 @@ std::vector<std::vector<int>> visible_lists(MPI_Comm local, int local_size, cons
   return lists;
 }
 
-std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings& settings, const Logger& log) {
+std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings& settings, const Logger& log,
+                       const EnvMap& env) {
   if (!st.this_system) return "not applied: the topology is not this machine's (" + st.node.origin + ")";
   std::string done;
+  if (settings.export_net.value && plan.nic >= 0) {
+    for (const auto& [var, value] : net_exports(st.node.nics[plan.nic])) {
+      auto it = env.find(var);
+      if (it != env.end()) {
+        log.debug("MPINIT_EXPORT_NET: " + var + "='" + it->second + "' is set by the user; left as it is");
+        continue;
+      }
+      ::setenv(var.c_str(), value.c_str(), 1);
+      done += (done.empty() ? "" : "; ") + var + "=" + value;
+    }
+  }
   if (settings.bind.value && !plan.cpus.empty()) {
     std::string warning = bind_process(*st.hwloc, plan.cpus, settings.membind.value);
     if (!warning.empty()) log.warn(warning);

@@ -35,8 +35,10 @@ void load_node(MPI_Comm local, const Sourced<std::string>& file, NodeState& out)
 std::vector<std::vector<int>> visible_lists(MPI_Comm local, int local_size, const NodeTopology& node,
                                             const EnvMap& env, std::string* source);
 
-/// Apply this rank's plan: CPU (and memory) binding, then the CUDA device by PCI bus id.
-/// Returns what was done, for the log. Throws Error naming the call on failure.
-std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings& settings, const Logger& log);
+/// Apply this rank's plan: the NIC exports (MPINIT_EXPORT_NET, never over a variable set in
+/// `env`), CPU (and memory) binding, then the CUDA device by PCI bus id. Returns what was done,
+/// for the log. Throws Error naming the call on failure.
+std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings& settings, const Logger& log,
+                       const EnvMap& env);
 
 }  // namespace mpinit::detail

@@ -3,6 +3,8 @@
 #include <map>
 #include <numeric>
 #include <set>
+#include <tuple>
+#include <iterator>
 #include <string>
 
 #include "mpinit/error.hpp"
@@ -124,6 +126,16 @@ std::optional<std::vector<int>> visible_from_env(const NodeTopology& topo, const
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic) {
+  const bool rdma = nic.kind == "infiniband" || nic.kind == "roce" || nic.kind == "efa" || nic.kind == "omnipath" ||
+                    nic.kind == "rdma";
+  if (rdma) {
+    // NCCL's "=" prefix asks for this exact device, not every device starting with the name.
+    return {{"NCCL_IB_HCA", "=" + nic.name + ":1"}, {"UCX_NET_DEVICES", nic.name + ":1"}};
+  }
+  return {{"NCCL_SOCKET_IFNAME", "=" + nic.name}, {"UCX_NET_DEVICES", nic.name}};
+}
+
 std::vector<int> parse_cpus(const std::string& what, const std::string& list) {
   std::vector<int> out;
   size_t pos = 0;
@@ -235,6 +247,23 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
   std::vector<int> all(topo.gpus.size());
   std::iota(all.begin(), all.end(), 0);
   std::stable_sort(all.begin(), all.end(), [&](int a, int b) { return topo.gpus[a].physical < topo.gpus[b].physical; });
+  // A job restricted to some CPUs (a cgroup, a Slurm cpuset) owns the GPUs next to them: GPUs
+  // local to no allowed core are left out unless a visible list names them (as mpibind does).
+  {
+    std::set<int> allowed;
+    for (const auto& c : topo.cores) allowed.insert(c.pus.begin(), c.pus.end());
+    auto local = [&](int g) {
+      const auto& pus = topo.gpus[g].loc.pus;
+      return std::any_of(pus.begin(), pus.end(), [&](int p) { return allowed.count(p) != 0; });
+    };
+    std::vector<int> near;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(near), local);
+    if (!near.empty() && near.size() < all.size()) {
+      out.notes.push_back(std::to_string(all.size() - near.size()) +
+                          " GPU(s) are local to no allowed core and are left out (a visible list can name them)");
+      all = near;
+    }
+  }
   auto visible_of = [&](int r) -> const std::vector<int>& {
     if (req.visible.empty()) return all;
     return req.visible.size() == 1 ? req.visible[0] : req.visible[r];
@@ -268,7 +297,9 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
         }
         for (int g = lo; g < hi; ++g) {
           p.gpus.push_back(order[g]);
-          p.ordinals.push_back(static_cast<int>(std::find(list.begin(), list.end(), order[g]) - list.begin()));
+          p.ordinals.push_back(req.visible.empty()
+                                   ? topo.gpus[order[g]].physical
+                                   : static_cast<int>(std::find(list.begin(), list.end(), order[g]) - list.begin()));
         }
       }
     }
@@ -365,21 +396,44 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
     std::sort(ranks.begin(), ranks.end());
     const auto& cs = domain_cores[key];
     const int k = static_cast<int>(ranks.size()), n = static_cast<int>(cs.size());
-    if (n < k)
-      out.notes.push_back(std::to_string(k) + " ranks share " + std::to_string(n) + " " +
-                          (domain_words[key] == "merged" ? "cores" : domain_words[key]) + ": CPU sets overlap");
+    // Fewer cores than ranks but enough hardware threads: split the threads rather than share cores.
+    std::vector<std::pair<int, int>> threads;  // (PU, core) in core order
+    for (int c : cs)
+      for (int pu : topo.cores[c].pus) threads.push_back({pu, c});
+    if (n < k && static_cast<int>(threads.size()) < k)
+      out.notes.push_back(std::to_string(k) + " ranks share " + std::to_string(threads.size()) +
+                          " hardware thread(s): CPU sets overlap");
+    else if (n < k)
+      out.notes.push_back(std::to_string(k) + " ranks on " + std::to_string(n) +
+                          " core(s): their hardware threads are split among the ranks");
+    const bool by_thread = n < k && static_cast<int>(threads.size()) >= k;
     for (int j = 0; j < k; ++j) {
       RankPlan& p = out.ranks[ranks[j]];
-      auto [lo, hi] = block(j, k, n);
       std::set<int> numas;
-      for (int c = lo; c < hi; ++c) {
-        const Core& core = topo.cores[cs[c]];
-        p.cpus.insert(p.cpus.end(), core.pus.begin(), core.pus.end());
-        if (core.numa >= 0) numas.insert(core.numa);
+      std::string unit = "cores";
+      int lo, hi, total = n;
+      if (by_thread) {
+        std::tie(lo, hi) = block(j, k, static_cast<int>(threads.size()));
+        total = static_cast<int>(threads.size());
+        unit = "hardware threads";
+        for (int t = lo; t < hi; ++t) {
+          p.cpus.push_back(threads[t].first);
+          if (topo.cores[threads[t].second].numa >= 0) numas.insert(topo.cores[threads[t].second].numa);
+        }
+      } else {
+        std::tie(lo, hi) = block(j, k, n);
+        for (int c = lo; c < hi; ++c) {
+          const Core& core = topo.cores[cs[c]];
+          p.cpus.insert(p.cpus.end(), core.pus.begin(), core.pus.end());
+          if (core.numa >= 0) numas.insert(core.numa);
+        }
       }
       std::sort(p.cpus.begin(), p.cpus.end());
       p.numa.assign(numas.begin(), numas.end());
-      p.reason = std::to_string(hi - lo) + " of the " + std::to_string(n) + " " + words_of[ranks[j]];
+      std::string words = words_of[ranks[j]];
+      if (by_thread && words.rfind("cores", 0) == 0) words = "hardware threads" + words.substr(5);
+      else if (by_thread) words = "hardware threads of the " + words;
+      p.reason = std::to_string(hi - lo) + " of the " + std::to_string(total) + " " + words;
       if (domain_words[key] == "merged") p.reason += " (divided with the ranks of an overlapping domain)";
     }
   }

@@ -104,6 +104,16 @@ class Tool(unittest.TestCase):
             self.assertEqual(r["sources"]["rank"], "OMPI_COMM_WORLD_RANK")
             self.assertEqual(r["sources"]["local_size"], "OMPI_COMM_WORLD_LOCAL_SIZE")
 
+    def test_info_env_only_places_and_binds_before_mpi(self):
+        if FLAVOUR != "openmpi":
+            self.skipTest("checks Open MPI's variable names")
+        p, _ = mpirun(2, TOOL, "info", "--env-only", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for r in (json.loads(l) for l in p.stdout.splitlines()):
+            self.assertFalse(r["from_mpi"])
+            self.assertIn("bound to CPUs " + r["placement"]["cpus"], r["placement"]["applied"])
+            self.assertTrue(r["topology"]["discovered_here"])  # no MPI: every rank discovers
+
     def test_env_under_mpirun_on_every_rank(self):
         with tempfile.TemporaryDirectory() as d:
             cmd = ["/bin/sh", "-c", f'exec "$0" env --json > {d}/env.${RANK_VAR}', TOOL]
@@ -194,6 +204,14 @@ class ErrorAgreement(unittest.TestCase):
         p, s = mpirun(3, *on_rank(1, "OMPI_COMM_WORLD_LOCAL_SIZE=abc", PROBE))
         self.check_all_fail_alike(p, s, 3, "phase 'environment' failed on 1 of 3 ranks (rank 1)",
                                   "OMPI_COMM_WORLD_LOCAL_SIZE='abc' is not an integer")
+
+    def test_more_ranks_than_cores_with_oversubscription_off(self):
+        cores = json.loads(run(TOOL, "plan", "--json").stdout)["cores"]
+        np = cores + 1
+        p, s = mpirun(np, *on_rank(-1, "X=1", PROBE), env=clean_env(MPINIT_OVERSUBSCRIBE="off"))
+        self.check_all_fail_alike(p, s, np, "phase 'placement' failed on",
+                                  f"{np} local ranks but the CPUs this process may use",
+                                  "MPINIT_OVERSUBSCRIBE=off forbids sharing them")
 
     def test_launcher_disagreeing_with_mpi(self):
         if FLAVOUR != "openmpi":

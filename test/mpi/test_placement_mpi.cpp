@@ -144,6 +144,29 @@ TEST(PlacementMpi, ExclusivePolicyWithTooFewGpusFailsEveryRank) {
       << msg;
 }
 
+TEST(PlacementMpi, NetworkExportsAreOffByDefaultAndNeverOverrideTheUser) {
+  for (const char* v : {"NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "UCX_NET_DEVICES"}) unsetenv(v);
+  { auto s = launch(); }
+  EXPECT_EQ(std::getenv("UCX_NET_DEVICES"), nullptr);
+  Options o;
+  o.export_net = true;
+  auto s = launch(o);
+  ASSERT_NE(s.plan(), nullptr);
+  if (s.plan()->nic < 0) GTEST_SKIP() << "this machine has no NIC on a PCI device";
+  const Nic& nic = s.topology()->nics[s.plan()->nic];
+  for (const auto& [var, value] : net_exports(nic)) {
+    const char* got = std::getenv(var.c_str());
+    ASSERT_NE(got, nullptr) << var;
+    EXPECT_EQ(std::string(got), value);
+  }
+  // A variable the user set is left alone.
+  o.env = EnvMap{{"UCX_NET_DEVICES", "mine"}};
+  setenv("UCX_NET_DEVICES", "mine", 1);
+  auto t = launch(o);
+  EXPECT_STREQ(std::getenv("UCX_NET_DEVICES"), "mine");
+  for (const char* v : {"NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "UCX_NET_DEVICES"}) unsetenv(v);
+}
+
 TEST(PlacementMpi, PlacementOff) {
   Options o;
   o.placement = false;
