@@ -15,6 +15,7 @@ enum class Errc {
   mpi,                      ///< an MPI call failed or MPI is in the wrong state
   mismatch,                 ///< MPI and the launcher's environment disagree (by setting)
   not_built,                ///< the feature asked for was not built in
+  nccl,                     ///< NCCL failed, timed out, or reported an asynchronous error
   internal,                 ///< a bug in mpinit
 };
 

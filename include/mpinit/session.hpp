@@ -3,7 +3,9 @@
 
 #include <mpi.h>
 
+#include <cstdint>
 #include <memory>
+#include <random>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "mpinit/error.hpp"
 #include "mpinit/identity.hpp"
 #include "mpinit/log.hpp"
+#include "mpinit/nccl.hpp"
 #include "mpinit/settings.hpp"
 #include "mpinit/topology.hpp"
 
@@ -71,6 +74,26 @@ class Session {
   /// True when this rank discovered (or read) the topology itself: one rank per node under MPI.
   bool discovered_topology() const noexcept;
 
+  /// The global seed every rank agreed on (rank 0's setting; "random" is drawn by rank 0), with
+  /// its source.
+  const Sourced<std::uint64_t>& global_seed() const noexcept;
+  /// This rank's seed: derive_seed(global, rank). The C library's srand() was seeded with it.
+  std::uint64_t rank_seed() const noexcept;
+  /// This rank's seed for a separate purpose ("dropout", "data"): derive_seed(global, rank, stream).
+  std::uint64_t seed_for(const std::string& stream) const;
+  /// A random engine of this rank, seeded with rank_seed().
+  std::mt19937_64& rng() noexcept;
+
+  /// The NCCL twin of comm(), made on the first call (collective: every rank must call) unless
+  /// MPINIT_NCCL=launch made it already. Throws Error(not_built) without NCCL, and the same
+  /// Error on every rank when creation fails or times out. Lives until the session ends.
+  NcclComm& nccl();
+  /// The NCCL twin of any MPI communicator of the caller (collective over it), owned by the
+  /// session and destroyed before MPI is finalized.
+  NcclComm& nccl_for(MPI_Comm comm);
+  /// ncclCommSplit of an NCCL communicator of this session whose MPI twin is `parent_mpi`.
+  NcclComm& nccl_split(NcclComm& parent, MPI_Comm parent_mpi, int color, int key);
+
   struct State;
 
  private:
@@ -80,7 +103,8 @@ class Session {
 };
 
 /// Launch: resolve settings, read the launcher environment, initialize or adopt MPI, establish
-/// the identity, load the node's topology (once per node) and plan and apply the placement. Each phase ends with all ranks agreeing on its status: when any
+/// the identity, load the node's topology (once per node), plan and apply the placement, agree
+/// on the seeds, and (MPINIT_NCCL=launch) make the NCCL communicator. Each phase ends with all ranks agreeing on its status: when any
 /// rank failed, every rank throws the same Error naming the phase, the failing rank(s), their
 /// host and the cause. argc/argv are passed to MPI_Init_thread (may be null).
 Session launch(int* argc, char*** argv, const Options& options = {});

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mpinit/env.hpp"
+#include "mpinit/seed.hpp"
 #include "mpinit/topology.hpp"
 
 namespace mpinit {
@@ -23,11 +24,18 @@ enum class ThreadLevel { single, funneled, serialized, multiple };
 enum class LogLevel { none, error, warn, info, debug, trace };
 /// What a disagreement between MPI and the launcher environment does.
 enum class CheckLevel { off, warn, error };
+/// When the session's NCCL communicator is made.
+enum class NcclMode {
+  off,     ///< never (Session::nccl() throws)
+  lazy,    ///< on the first Session::nccl() call, collectively (the default)
+  launch,  ///< during launch(), as its last phase
+};
 
 const char* to_string(InitMode) noexcept;
 const char* to_string(ThreadLevel) noexcept;
 const char* to_string(LogLevel) noexcept;
 const char* to_string(CheckLevel) noexcept;
+const char* to_string(NcclMode) noexcept;
 
 /// Explicit settings given in code. Unset fields fall through to MPINIT_* variables, then defaults.
 struct Overrides {
@@ -43,6 +51,10 @@ struct Overrides {
   std::optional<bool> membind;
   std::optional<bool> oversubscribe;
   std::optional<bool> export_net;
+  std::optional<SeedSetting> seed;
+  std::optional<NcclMode> nccl;
+  std::optional<int> nccl_timeout_s;
+  std::optional<int> nccl_ranks_per_root;
 };
 
 /// Resolved settings; each value's source is "option", the MPINIT_* variable, or "default".
@@ -64,6 +76,11 @@ struct Settings {
   /// Export the planned NIC to the communication libraries (NCCL_IB_HCA or NCCL_SOCKET_IFNAME,
   /// UCX_NET_DEVICES) unless the user set them; off by default.
   Sourced<bool> export_net{false, "default"};                           ///< MPINIT_EXPORT_NET=on|off
+  /// The global seed (rank 0's is used by every rank), or random (rank 0 draws it).
+  Sourced<SeedSetting> seed{SeedSetting{}, "default"};                  ///< MPINIT_SEED=N|random
+  Sourced<NcclMode> nccl{NcclMode::lazy, "default"};                    ///< MPINIT_NCCL=off|lazy|launch
+  Sourced<int> nccl_timeout_s{300, "default"};                          ///< MPINIT_NCCL_TIMEOUT (seconds)
+  Sourced<int> nccl_ranks_per_root{128, "default"};                     ///< MPINIT_NCCL_RANKS_PER_ROOT
   /// Remarks found while resolving (an unknown MPINIT_* variable, most likely a typo).
   std::vector<std::string> warnings;
 };

@@ -10,6 +10,7 @@ const char* errc_name(Errc code) noexcept {
     case Errc::mpi: return "mpi";
     case Errc::mismatch: return "mismatch";
     case Errc::not_built: return "not_built";
+    case Errc::nccl: return "nccl";
     case Errc::internal: return "internal";
   }
   return "unknown";

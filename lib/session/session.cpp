@@ -2,7 +2,9 @@
 #include "mpinit/session.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
+#include <list>
 #include <string>
 
 #include "mpinit/features.hpp"
@@ -27,11 +29,25 @@ struct Session::State {
 #endif
   std::optional<Placement> placement;
   std::string applied;
+  Sourced<std::uint64_t> global_seed{kDefaultSeed, "default"};
+  std::uint64_t rank_seed = 0;
+  std::mt19937_64 rng;
+  NcclComm* world_nccl = nullptr;
+  std::list<NcclComm> nccl;  // stable addresses; destroyed before MPI is finalized
 
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
-  ~State() { detail::release(mpi); }
+  ~State() {
+    nccl.clear();  // NCCL communicators go first, also when an error unwinds launch()
+    detail::release(mpi);
+  }
+  NcclOptions nccl_options() const {
+    NcclOptions o;
+    o.timeout_s = settings.nccl_timeout_s.value;
+    o.ranks_per_root = settings.nccl_ranks_per_root.value;
+    return o;
+  }
 };
 
 namespace {
@@ -114,6 +130,33 @@ void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env,
 #endif
 }
 
+// The seed phase: rank 0's global seed is everyone's (a random one is drawn by rank 0).
+void agree_seed(Session::State& st, MPI_Comm comm) {
+  const SeedSetting& mine = st.settings.seed.value;
+  std::uint64_t buf[2] = {mine.value, mine.random ? 1u : 0u};
+  const int rank = std::max(0, st.identity.rank.value);
+  if (comm == MPI_COMM_NULL) {
+    if (mine.random)
+      throw Error(Errc::invalid_setting, st.settings.seed.source + "='random' needs MPI to agree on one value, and "
+                                                                   "this session has none (env-only mode)");
+  } else {
+    if (rank == 0 && mine.random) buf[0] = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+    detail::check_mpi(MPI_Bcast(buf, 2, MPI_UINT64_T, 0, comm), "MPI_Bcast(seed)");
+    if (!mine.random && !buf[1] && buf[0] != mine.value)
+      st.log.warn(st.settings.seed.source + "=" + std::to_string(mine.value) + " on this rank, but rank 0's seed " +
+                  std::to_string(buf[0]) + " is used");
+  }
+  st.global_seed = {buf[0], buf[1] ? "random (drawn by rank 0)"
+                                   : (comm == MPI_COMM_NULL ? st.settings.seed.source
+                                                            : st.settings.seed.source + " of rank 0")};
+  st.rank_seed = derive_seed(buf[0], rank);
+  st.rng.seed(st.rank_seed);
+  std::srand(static_cast<unsigned>(st.rank_seed));
+  if (buf[1])
+    st.log.info("global seed " + std::to_string(buf[0]) + " (random; MPINIT_SEED=" + std::to_string(buf[0]) +
+                " reproduces it)");
+}
+
 }  // namespace
 
 Session launch(int* argc, char*** argv, const Options& options) {
@@ -140,6 +183,13 @@ Session launch(int* argc, char*** argv, const Options& options) {
     st->thread_level = st->settings.thread_level.value;
     st->timings.push_back({"identity", std::chrono::duration<double>(Clock::now() - t0).count()});
     place(*st, MPI_COMM_NULL, MPI_COMM_NULL, env, host);
+    detail::PhaseStatus seed;
+    run_phase(*st, "seed", seed, [&] { agree_seed(*st, MPI_COMM_NULL); });
+    if (seed.failed)
+      throw Error(seed.code, "mpinit: phase 'seed' failed: " + seed.message + detail::raised_on(rank_from_env(env), host),
+                  "seed", {}, 1);
+    if (st->settings.nccl.value == NcclMode::launch)
+      throw Error(Errc::invalid_setting, "MPINIT_NCCL=launch needs MPI, and this session has none (env-only mode)");
   } else {
     auto t0 = Clock::now();
     detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default",
@@ -168,6 +218,15 @@ Session launch(int* argc, char*** argv, const Options& options) {
     });
     detail::agree(st->mpi.comm, status, host);
     place(*st, st->mpi.comm, st->mpi.local, env, host);
+    detail::PhaseStatus seed;
+    run_phase(*st, "seed", seed, [&] { agree_seed(*st, st->mpi.comm); });
+    detail::agree(st->mpi.comm, seed, host);
+    if (st->settings.nccl.value == NcclMode::launch) {
+      auto t0 = Clock::now();
+      st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->nccl_options()));  // agrees itself
+      st->world_nccl = &st->nccl.back();
+      st->timings.push_back({"nccl", std::chrono::duration<double>(Clock::now() - t0).count()});
+    }
   }
 
   const Logger& log = st->log;
@@ -185,6 +244,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
     std::string t;
     for (const auto& p : st->timings) t += " " + p.phase + "=" + std::to_string(p.seconds * 1e3) + "ms";
     log.debug("phase timings:" + t);
+    log.debug("seeds: global " + std::to_string(st->global_seed.value) + " (from " + st->global_seed.source +
+              "), this rank " + std::to_string(st->rank_seed));
   }
   return Session(std::move(st));
 }
@@ -215,6 +276,32 @@ bool Session::discovered_topology() const noexcept { return s_->node.discovered;
 const NodeTopology* Session::topology() const noexcept { return nullptr; }
 bool Session::discovered_topology() const noexcept { return false; }
 #endif
+const Sourced<std::uint64_t>& Session::global_seed() const noexcept { return s_->global_seed; }
+std::uint64_t Session::rank_seed() const noexcept { return s_->rank_seed; }
+std::uint64_t Session::seed_for(const std::string& stream) const {
+  return derive_seed(s_->global_seed.value, std::max(0, s_->identity.rank.value), stream);
+}
+std::mt19937_64& Session::rng() noexcept { return s_->rng; }
+
+NcclComm& Session::nccl() {
+  if (s_->world_nccl) return *s_->world_nccl;
+  if (s_->settings.nccl.value == NcclMode::off)
+    throw Error(Errc::invalid_setting, "NCCL is off (" + s_->settings.nccl.source + "=off)");
+  if (s_->mpi.comm == MPI_COMM_NULL)
+    throw Error(Errc::invalid_setting, "an NCCL communicator needs MPI, and this session has none (env-only mode)");
+  s_->world_nccl = &nccl_for(s_->mpi.comm);
+  return *s_->world_nccl;
+}
+
+NcclComm& Session::nccl_for(MPI_Comm comm) {
+  s_->nccl.push_back(nccl_comm_for(comm, s_->nccl_options()));
+  return s_->nccl.back();
+}
+
+NcclComm& Session::nccl_split(NcclComm& parent, MPI_Comm parent_mpi, int color, int key) {
+  s_->nccl.push_back(mpinit::nccl_split(parent, parent_mpi, color, key, s_->nccl_options()));
+  return s_->nccl.back();
+}
 
 const char* version() noexcept { return MPINIT_VERSION_STRING; }
 

@@ -47,11 +47,21 @@ const char* to_string(CheckLevel c) noexcept {
   return "?";
 }
 
+const char* to_string(NcclMode m) noexcept {
+  switch (m) {
+    case NcclMode::off: return "off";
+    case NcclMode::lazy: return "lazy";
+    case NcclMode::launch: return "launch";
+  }
+  return "?";
+}
+
 const std::vector<std::string>& known_variables() {
   static const std::vector<std::string> vars = {
       "MPINIT_MODE",     "MPINIT_THREAD_LEVEL", "MPINIT_LOG_LEVEL", "MPINIT_LOG_RANKS", "MPINIT_CHECK",
       "MPINIT_PLACEMENT", "MPINIT_TOPOLOGY",    "MPINIT_GPU_POLICY", "MPINIT_BIND",     "MPINIT_MEMBIND",
-      "MPINIT_OVERSUBSCRIBE", "MPINIT_EXPORT_NET"};
+      "MPINIT_OVERSUBSCRIBE", "MPINIT_EXPORT_NET", "MPINIT_SEED", "MPINIT_NCCL", "MPINIT_NCCL_TIMEOUT",
+      "MPINIT_NCCL_RANKS_PER_ROOT"};
   return vars;
 }
 
@@ -114,6 +124,16 @@ Settings resolve_settings(const Overrides& o, const EnvMap& env) {
   resolve_switch(s.membind, o.membind, env, "MPINIT_MEMBIND");
   resolve_switch(s.oversubscribe, o.oversubscribe, env, "MPINIT_OVERSUBSCRIBE");
   resolve_switch(s.export_net, o.export_net, env, "MPINIT_EXPORT_NET");
+  resolve_with(s.seed, o.seed, env, "MPINIT_SEED",
+               [](const std::string&, const std::string& raw) { return parse_seed("MPINIT_SEED", raw); });
+  resolve(s.nccl, o.nccl, env, "MPINIT_NCCL", {NcclMode::off, NcclMode::lazy, NcclMode::launch});
+  resolve_with(s.nccl_timeout_s, o.nccl_timeout_s, env, "MPINIT_NCCL_TIMEOUT", [](const std::string&, const std::string& raw) {
+    return parse_int("MPINIT_NCCL_TIMEOUT", raw, 1, 86400, Errc::invalid_setting);
+  });
+  resolve_with(s.nccl_ranks_per_root, o.nccl_ranks_per_root, env, "MPINIT_NCCL_RANKS_PER_ROOT",
+               [](const std::string&, const std::string& raw) {
+                 return parse_int("MPINIT_NCCL_RANKS_PER_ROOT", raw, 1, 1 << 24, Errc::invalid_setting);
+               });
   resolve_with(s.topology_file, o.topology_file, env, "MPINIT_TOPOLOGY", [](const std::string&, const std::string& raw) {
     if (raw.empty()) throw Error(Errc::invalid_setting, "MPINIT_TOPOLOGY='' is empty (must name an hwloc XML file)");
     return raw;
@@ -144,6 +164,10 @@ std::vector<SettingRow> describe(const Settings& s) {
       {"membind", s.membind.value ? "on" : "off", s.membind.source},
       {"oversubscribe", s.oversubscribe.value ? "on" : "off", s.oversubscribe.source},
       {"export_net", s.export_net.value ? "on" : "off", s.export_net.source},
+      {"seed", s.seed.value.random ? "random" : std::to_string(s.seed.value.value), s.seed.source},
+      {"nccl", to_string(s.nccl.value), s.nccl.source},
+      {"nccl_timeout_s", std::to_string(s.nccl_timeout_s.value), s.nccl_timeout_s.source},
+      {"nccl_ranks_per_root", std::to_string(s.nccl_ranks_per_root.value), s.nccl_ranks_per_root.source},
   };
 }
 

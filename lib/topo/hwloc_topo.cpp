@@ -354,7 +354,9 @@ std::string bind_process(const HwlocTopology& h, const std::vector<int>& cpus, b
   std::string warning;
   if (rc == 0 && membind) {
     errno = 0;
-    if (hwloc_set_membind(h.get(), set, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_PROCESS) != 0)
+    // Linux memory policy is per thread: bind the calling (start-up) thread; threads it creates
+    // later inherit the policy. HWLOC_MEMBIND_PROCESS fails (ENOSYS) once other threads exist.
+    if (hwloc_set_membind(h.get(), set, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_THREAD) != 0)
       warning = "hwloc_set_membind to the NUMA nodes of CPUs " + format_cpus(cpus) + " failed: " +
                 std::strerror(errno) + "; memory is not bound (MPINIT_MEMBIND=off silences this)";
   }

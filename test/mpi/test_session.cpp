@@ -78,6 +78,7 @@ TEST(Session, PhasesRunInOrderAndAreTimed) {
   }
   std::vector<std::string> want = {"settings", "environment", "mpi", "identity"};
   if (MPINIT_HAVE_HWLOC) want.insert(want.end(), {"topology", "placement"});
+  want.push_back("seed");
   EXPECT_EQ(names, want);
 }
 

@@ -78,7 +78,7 @@ TEST(Settings, UnknownVariableIsAWarning) {
 
 TEST(Settings, DescribeListsEverySettingWithItsSource) {
   auto rows = describe(resolve_settings({}, {{"MPINIT_CHECK", "off"}}));
-  ASSERT_EQ(rows.size(), 12u);
+  ASSERT_EQ(rows.size(), 16u);
   EXPECT_EQ(rows[4].name, "check");
   EXPECT_EQ(rows[4].value, "off");
   EXPECT_EQ(rows[4].source, "MPINIT_CHECK");

@@ -1,0 +1,40 @@
+// NCCL bootstrap logic that needs no NCCL: root assignment, waiting with a timeout.
+#include <string>
+#include <vector>
+
+#include "mpinit/error.hpp"
+#include "mpinit/nccl.hpp"
+#include "nccl/wait.hpp"
+
+namespace mpinit {
+inline namespace v1 {
+
+std::vector<int> nccl_roots(int nranks, int ranks_per_root) {
+  if (ranks_per_root < 1)
+    throw Error(Errc::invalid_setting, "ranks per NCCL root must be at least 1 (got " + std::to_string(ranks_per_root) + ")");
+  if (nranks < 1) throw Error(Errc::invalid_setting, "an NCCL communicator needs at least 1 rank");
+  const int n = (nranks + ranks_per_root - 1) / ranks_per_root;
+  std::vector<int> roots(n);
+  for (int i = 0; i < n; ++i) roots[i] = static_cast<int>(1LL * i * nranks / n);
+  return roots;
+}
+
+}  // namespace v1
+}  // namespace mpinit
+
+namespace mpinit::detail {
+
+WaitResult wait_for(const std::function<int()>& poll, int success, int in_progress, double timeout_s,
+                    const std::function<double()>& now, const std::function<void()>& pause, int* last) {
+  const double start = now();
+  while (true) {
+    int code = poll();
+    if (last) *last = code;
+    if (code == success) return WaitResult::ready;
+    if (code != in_progress) return WaitResult::failed;
+    if (now() - start >= timeout_s) return WaitResult::timed_out;
+    pause();
+  }
+}
+
+}  // namespace mpinit::detail
