@@ -114,19 +114,23 @@ std::string plan_cols(const json& p) {
                      numa.empty() ? "-" : numa, p["cpus"].get<std::string>());
 }
 
+std::string seed_col(const json& r) { return fmt::format("  seed {}", r["rank_seed"].get<std::uint64_t>()); }
+
 std::string table_line(const json& r) {
   const json& s = r["sources"];
   if (r.contains("placement"))
     return fmt::format("{:<16} rank {:>4}/{:<4} local {:>3}/{:<3} node {:>3}/{:<3} {}", r["host"].get<std::string>(),
                        r["rank"].get<int>(), r["world_size"].get<int>(), r["local_rank"].get<int>(),
                        r["local_size"].get<int>(), r["node_rank"].get<int>(), r["node_count"].get<int>(),
-                       plan_cols(r["placement"]));
+                       plan_cols(r["placement"])) +
+           seed_col(r);
   return fmt::format("{:<16} rank {:>4}/{:<4} local {:>3}/{:<3} node {:>3}/{:<3} launcher {:<9} from {}",
                      r["host"].get<std::string>(), r["rank"].get<int>(), r["world_size"].get<int>(),
                      r["local_rank"].get<int>(), r["local_size"].get<int>(), r["node_rank"].get<int>(),
                      r["node_count"].get<int>(), r["launcher"].get<std::string>(),
                      fmt::format("rank:{} local:{} node:{}", s["rank"].get<std::string>(),
-                                 s["local_rank"].get<std::string>(), s["node_rank"].get<std::string>()));
+                                 s["local_rank"].get<std::string>(), s["node_rank"].get<std::string>())) +
+         seed_col(r);
 }
 
 int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
@@ -140,6 +144,9 @@ int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
       mine["placement"]["applied"] = session.applied();
       mine["topology"] = {{"origin", session.topology()->origin}, {"discovered_here", session.discovered_topology()}};
     }
+    mine["global_seed"] = session.global_seed().value;
+    mine["global_seed_source"] = session.global_seed().source;
+    mine["rank_seed"] = session.rank_seed();
     if (sources) mine.erase("placement");
     if (env_only) {  // no MPI: each process prints its own record
       std::cout << (as_json ? mine.dump() : table_line(mine)) << std::endl;
@@ -168,6 +175,8 @@ int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
       std::cout << json(records).dump(2) << std::endl;
     } else {
       for (const auto& r : records) std::cout << table_line(r) << "\n";
+      std::cout << fmt::format("global seed {} ({})\n", records[0]["global_seed"].get<std::uint64_t>(),
+                               records[0]["global_seed_source"].get<std::string>());
       std::cout.flush();
     }
     return 0;

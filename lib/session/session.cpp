@@ -147,8 +147,9 @@ void agree_seed(Session::State& st, MPI_Comm comm) {
                   std::to_string(buf[0]) + " is used");
   }
   st.global_seed = {buf[0], buf[1] ? "random (drawn by rank 0)"
-                                   : (comm == MPI_COMM_NULL ? st.settings.seed.source
-                                                            : st.settings.seed.source + " of rank 0")};
+                                   : (comm == MPI_COMM_NULL || st.settings.seed.source == "default"
+                                          ? st.settings.seed.source
+                                          : st.settings.seed.source + " of rank 0")};
   st.rank_seed = derive_seed(buf[0], rank);
   st.rng.seed(st.rank_seed);
   std::srand(static_cast<unsigned>(st.rank_seed));

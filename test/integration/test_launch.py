@@ -54,22 +54,27 @@ def nothing_left(name):
 
 class Tool(unittest.TestCase):
     def test_info_prints_every_rank_sorted(self):
+        # derive_seed(1024, r): pinned, the same on every run and machine.
+        seeds = json.loads(mpirun(4, TOOL, "info", "--json")[0].stdout)
+        seeds = [r["rank_seed"] for r in seeds]
         for np in (1, 3, 4):
             p, _ = mpirun(np, TOOL, "info")
             self.assertEqual(p.returncode, 0, p.stderr)
             lines = p.stdout.strip().splitlines()
-            self.assertEqual(len(lines), np, p.stdout)
-            for r, line in enumerate(lines):
+            self.assertEqual(len(lines), np + 1, p.stdout)
+            self.assertEqual(lines[-1], "global seed 1024 (default)")
+            for r, line in enumerate(lines[:-1]):
                 f = line.split()
                 self.assertEqual(f[0], HOST)
                 self.assertEqual(f[1:3], ["rank", f"{r}/{np}"], line)
                 self.assertEqual(f[3:5], ["local", f"{r}/{np}"], line)
                 self.assertEqual(f[5:7], ["node", "0/1"], line)
                 self.assertEqual(f[7], "gpu", line)
-                self.assertEqual(f[-2], "cpus", line)
+                self.assertEqual(f[-4], "cpus", line)
+                self.assertEqual(f[-2:], ["seed", str(seeds[r])], line)
         p, _ = mpirun(2, TOOL, "info", "--sources")
         self.assertEqual(p.returncode, 0, p.stderr)
-        for line in p.stdout.strip().splitlines():
+        for line in p.stdout.strip().splitlines()[:-1]:
             self.assertIn("rank:MPI_Comm_rank", line)
             self.assertIn("launcher " + FLAVOUR, line)
 
@@ -91,6 +96,26 @@ class Tool(unittest.TestCase):
             self.assertIn("bound to CPUs " + r["placement"]["cpus"], r["placement"]["applied"])
             if FLAVOUR == "openmpi":
                 self.assertEqual(r["launcher"], "openmpi")
+            self.assertEqual((r["global_seed"], r["global_seed_source"]), (1024, "default"))
+        self.assertEqual(records[0]["rank_seed"], 0xad20b0beaf102696)  # derive_seed(1024, 0)
+        self.assertEqual(len({r["rank_seed"] for r in records}), 3)
+
+    def test_info_seeds_follow_mpinit_seed_and_random_is_agreed(self):
+        p, _ = mpirun(3, TOOL, "info", "--json", env=clean_env(MPINIT_SEED="7"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        a = json.loads(p.stdout)
+        p, _ = mpirun(3, TOOL, "info", "--json", env=clean_env(MPINIT_SEED="7"))
+        b = json.loads(p.stdout)
+        self.assertEqual([r["rank_seed"] for r in a], [r["rank_seed"] for r in b])  # reproducible
+        self.assertEqual({r["global_seed"] for r in a}, {7})
+        self.assertEqual(a[0]["global_seed_source"], "MPINIT_SEED of rank 0")
+        p, _ = mpirun(3, TOOL, "info", "--json", env=clean_env(MPINIT_SEED="random", MPINIT_LOG_LEVEL="info"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        c = json.loads(p.stdout)
+        self.assertEqual(len({r["global_seed"] for r in c}), 1)
+        self.assertEqual(c[0]["global_seed_source"], "random (drawn by rank 0)")
+        # Logged (rank 0, INFO) so that the run can be reproduced.
+        self.assertIn(f"MPINIT_SEED={c[0]['global_seed']} reproduces it", p.stderr)
 
     def test_info_env_only_uses_launcher_variables(self):
         if FLAVOUR != "openmpi":

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mpi_test_util.hpp"
 #include "mpinit/mpinit.hpp"
@@ -21,7 +24,7 @@ int wrank() { return mpitest::world_rank(); }
 int wsize() { return mpitest::world_size(); }
 
 std::string topologies() {
-  const char* d = std::getenv("MPINIT_TOPOLOGIES");
+  const char* d = std::getenv("TEST_TOPOLOGIES");
   return d ? d : "../shared/topologies/hwloc";
 }
 bool have_topologies() { return access((topologies() + "/mpibind-coral-lassen.xml").c_str(), R_OK) == 0; }
@@ -144,7 +147,23 @@ TEST(PlacementMpi, ExclusivePolicyWithTooFewGpusFailsEveryRank) {
       << msg;
 }
 
+// Restores the variables it names when it goes out of scope (the tests that follow, and NCCL in
+// this process, see the environment the test started with).
+struct SavedEnv {
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+  explicit SavedEnv(std::initializer_list<const char*> vars) {
+    for (const char* v : vars) {
+      const char* x = std::getenv(v);
+      saved.emplace_back(v, x ? std::optional<std::string>(x) : std::nullopt);
+    }
+  }
+  ~SavedEnv() {
+    for (const auto& [v, x] : saved) x ? setenv(v.c_str(), x->c_str(), 1) : unsetenv(v.c_str());
+  }
+};
+
 TEST(PlacementMpi, NetworkExportsAreOffByDefaultAndNeverOverrideTheUser) {
+  SavedEnv keep({"NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "UCX_NET_DEVICES"});
   for (const char* v : {"NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "UCX_NET_DEVICES"}) unsetenv(v);
   { auto s = launch(); }
   EXPECT_EQ(std::getenv("UCX_NET_DEVICES"), nullptr);
@@ -164,7 +183,6 @@ TEST(PlacementMpi, NetworkExportsAreOffByDefaultAndNeverOverrideTheUser) {
   setenv("UCX_NET_DEVICES", "mine", 1);
   auto t = launch(o);
   EXPECT_STREQ(std::getenv("UCX_NET_DEVICES"), "mine");
-  for (const char* v : {"NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "UCX_NET_DEVICES"}) unsetenv(v);
 }
 
 TEST(PlacementMpi, PlacementOff) {

@@ -17,7 +17,7 @@ using namespace mpinit;
 namespace {
 
 std::string dir() {
-  const char* d = std::getenv("MPINIT_TOPOLOGIES");
+  const char* d = std::getenv("TEST_TOPOLOGIES");
   return d ? d : "../shared/topologies/hwloc";
 }
 const NodeTopology& topo(const std::string& name) {

@@ -1,0 +1,204 @@
+// Seeds (pure derivation and parsing) and the NCCL bootstrap logic that needs no GPU: root
+// assignment and the wait-with-timeout loop, driven by a fake poll and a fake clock.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "mpinit/error.hpp"
+#include "mpinit/nccl.hpp"
+#include "mpinit/seed.hpp"
+#include "mpinit/settings.hpp"
+#include "nccl/wait.hpp"
+
+using namespace mpinit;
+
+TEST(Seed, DerivationIsDeterministicAndDependsOnEveryInput) {
+  EXPECT_EQ(derive_seed(1024, 3), derive_seed(1024, 3));
+  EXPECT_EQ(derive_seed(1024, 3, "data"), derive_seed(1024, 3, "data"));
+  EXPECT_NE(derive_seed(1024, 3), derive_seed(1025, 3));
+  EXPECT_NE(derive_seed(1024, 3), derive_seed(1024, 4));
+  EXPECT_NE(derive_seed(1024, 3, "data"), derive_seed(1024, 3, "dropout"));
+  EXPECT_NE(derive_seed(1024, 3, ""), derive_seed(1024, 3, "data"));
+  // Pinned values: the same seeds on every run, on every machine, in every release.
+  EXPECT_EQ(mix64(0), 0xe220a8397b1dcdafull);
+  EXPECT_EQ(derive_seed(1024, 0), 0xad20b0beaf102696ull);
+  EXPECT_EQ(derive_seed(1024, 1, "data"), 0xcaf81d39bf53435dull);
+}
+
+TEST(Seed, NoCollisionsOverThousandsOfRanksAndStreams) {
+  // `seed + rank` would collide here at once: rank r+1's seed is rank r's for the next global seed.
+  const std::vector<std::string> streams = {"", "data", "dropout", "init", "augment", "sampler"};
+  std::set<std::uint64_t> seen;
+  size_t n = 0;
+  for (std::uint64_t global : {0ull, 1ull, 1024ull, 1025ull}) {
+    for (int rank = 0; rank < 4096; ++rank) {
+      for (const auto& s : streams) {
+        seen.insert(derive_seed(global, rank, s));
+        ++n;
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), n);  // 98304 seeds, all distinct
+}
+
+TEST(Seed, MixingAvalanches) {
+  // Flipping one input bit flips about half of the output bits.
+  int total = 0;
+  for (int bit = 0; bit < 64; ++bit) total += __builtin_popcountll(mix64(12345) ^ mix64(12345 ^ (1ull << bit)));
+  EXPECT_GT(total / 64.0, 24.0);
+  EXPECT_LT(total / 64.0, 40.0);
+}
+
+TEST(Seed, ParseAcceptsNumbersAndRandom) {
+  EXPECT_FALSE(parse_seed("S", "0").random);
+  EXPECT_EQ(parse_seed("S", "0").value, 0u);
+  EXPECT_EQ(parse_seed("S", "18446744073709551615").value, 18446744073709551615ull);
+  EXPECT_TRUE(parse_seed("S", "random").random);
+}
+
+TEST(Seed, ParseRejectsWithVariableValueAndRule) {
+  for (const char* bad : {"", "-1", "12x", " 7", "1e3", "RANDOM", "18446744073709551616"}) {
+    try {
+      parse_seed("MPINIT_SEED", bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::invalid_setting);
+      EXPECT_NE(std::string(e.what()).find("MPINIT_SEED='" + std::string(bad) + "'"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("2^64-1"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Seed, SettingsReadMpinitSeedAndOptionWins) {
+  auto s = resolve_settings({}, {});
+  EXPECT_EQ(s.seed.value.value, kDefaultSeed);
+  EXPECT_EQ(s.seed.source, "default");
+  s = resolve_settings({}, {{"MPINIT_SEED", "77"}});
+  EXPECT_EQ(s.seed.value.value, 77u);
+  EXPECT_EQ(s.seed.source, "MPINIT_SEED");
+  Overrides o;
+  o.seed = SeedSetting{false, 5};
+  s = resolve_settings(o, {{"MPINIT_SEED", "random"}});
+  EXPECT_FALSE(s.seed.value.random);
+  EXPECT_EQ(s.seed.value.value, 5u);
+  EXPECT_EQ(s.seed.source, "option");
+}
+
+TEST(NcclSettings, ModesTimeoutAndRanksPerRoot) {
+  auto s = resolve_settings({}, {});
+  EXPECT_EQ(s.nccl.value, NcclMode::lazy);
+  EXPECT_EQ(s.nccl_timeout_s.value, 300);
+  EXPECT_EQ(s.nccl_ranks_per_root.value, 128);
+  s = resolve_settings({}, {{"MPINIT_NCCL", "launch"}, {"MPINIT_NCCL_TIMEOUT", "5"}, {"MPINIT_NCCL_RANKS_PER_ROOT", "2"}});
+  EXPECT_EQ(s.nccl.value, NcclMode::launch);
+  EXPECT_EQ(s.nccl_timeout_s.value, 5);
+  EXPECT_EQ(s.nccl_ranks_per_root.value, 2);
+  struct Case {
+    const char* var;
+    const char* value;
+  };
+  for (auto c : {Case{"MPINIT_NCCL", "eager"}, Case{"MPINIT_NCCL_TIMEOUT", "0"}, Case{"MPINIT_NCCL_TIMEOUT", "5s"},
+                 Case{"MPINIT_NCCL_RANKS_PER_ROOT", "0"}, Case{"MPINIT_NCCL_RANKS_PER_ROOT", "-4"}}) {
+    try {
+      resolve_settings({}, {{c.var, c.value}});
+      ADD_FAILURE() << c.var << " accepted '" << c.value << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(c.var) + "='" + c.value + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(NcclRoots, OneRootUpToTheThreshold) {
+  EXPECT_EQ(nccl_roots(1, 128), std::vector<int>{0});
+  EXPECT_EQ(nccl_roots(100, 128), std::vector<int>{0});
+  EXPECT_EQ(nccl_roots(128, 128), std::vector<int>{0});
+}
+
+TEST(NcclRoots, SeveralRootsSpreadOut) {
+  EXPECT_EQ(nccl_roots(129, 128), (std::vector<int>{0, 64}));
+  EXPECT_EQ(nccl_roots(256, 128), (std::vector<int>{0, 128}));
+  EXPECT_EQ(nccl_roots(5, 2), (std::vector<int>{0, 1, 3}));
+  EXPECT_EQ(nccl_roots(4, 1), (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(nccl_roots(100000, 128).size(), 782u);
+}
+
+TEST(NcclRoots, InvariantsOverManySizes) {
+  for (int rpp : {1, 2, 3, 7, 64, 128}) {
+    for (int n = 1; n <= 1000; n += 1 + n / 10) {
+      auto roots = nccl_roots(n, rpp);
+      ASSERT_EQ(roots.size(), static_cast<size_t>((n + rpp - 1) / rpp)) << n << " " << rpp;
+      EXPECT_EQ(roots.front(), 0);
+      for (size_t i = 1; i < roots.size(); ++i) EXPECT_GT(roots[i], roots[i - 1]);
+      EXPECT_LT(roots.back(), n);
+      // Each root's block (up to the next root) holds at most ranks_per_root ranks.
+      for (size_t i = 0; i < roots.size(); ++i) {
+        int end = i + 1 < roots.size() ? roots[i + 1] : n;
+        EXPECT_LE(end - roots[i], rpp) << n << " " << rpp;
+      }
+    }
+  }
+}
+
+TEST(NcclRoots, RejectsBadCounts) {
+  EXPECT_THROW(nccl_roots(10, 0), Error);
+  EXPECT_THROW(nccl_roots(0, 128), Error);
+  try {
+    nccl_roots(10, -3);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_setting);
+    EXPECT_NE(std::string(e.what()).find("-3"), std::string::npos);
+  }
+}
+
+// The fake NCCL: a scripted sequence of poll results and a clock that moves one second per pause.
+namespace {
+constexpr int kSuccess = 0, kInProgress = 7, kFailure = 3;
+
+struct FakeNccl {
+  std::vector<int> script;  // results of successive polls; the last repeats
+  size_t polls = 0;
+  double clock = 0;
+  int pauses = 0;
+  detail::WaitResult wait(double timeout_s, int* last) {
+    return detail::wait_for([&] { return script[std::min(polls++, script.size() - 1)]; }, kSuccess, kInProgress,
+                            timeout_s, [&] { return clock; },
+                            [&] {
+                              ++pauses;
+                              clock += 1;
+                            },
+                            last);
+  }
+};
+}  // namespace
+
+TEST(FakeNcclWait, ReadyAfterSomePolls) {
+  FakeNccl f{{kInProgress, kInProgress, kSuccess}};
+  int last = -1;
+  EXPECT_EQ(f.wait(10, &last), detail::WaitResult::ready);
+  EXPECT_EQ(last, kSuccess);
+  EXPECT_EQ(f.polls, 3u);
+  EXPECT_EQ(f.pauses, 2);
+}
+
+TEST(FakeNcclWait, FailureIsReportedWithItsCode) {
+  FakeNccl f{{kInProgress, kFailure}};
+  int last = -1;
+  EXPECT_EQ(f.wait(10, &last), detail::WaitResult::failed);
+  EXPECT_EQ(last, kFailure);
+}
+
+TEST(FakeNcclWait, TimesOutWhenNeverReady) {
+  FakeNccl f{{kInProgress}};
+  int last = -1;
+  EXPECT_EQ(f.wait(5, &last), detail::WaitResult::timed_out);
+  EXPECT_EQ(last, kInProgress);
+  EXPECT_EQ(f.clock, 5);  // gave up exactly at the timeout, not before, not much later
+}
+
+TEST(FakeNcclWait, ReadyAtOnceNeedsNoPause) {
+  FakeNccl f{{kSuccess}};
+  EXPECT_EQ(f.wait(0, nullptr), detail::WaitResult::ready);
+  EXPECT_EQ(f.pauses, 0);
+}
