@@ -10,6 +10,7 @@ packages=(
   libgtest-dev                         # tests
   libcli11-dev nlohmann-json3-dev libfmt-dev   # the mpinit tool
   hyperfine procps                     # benchmarks; pgrep in tests
+  python3-torch                        # the torchrun bridge (mpinit exec) is tested with real PyTorch
 )
 
 missing=()

@@ -1,4 +1,4 @@
-// The mpinit command: env (what the launcher environment says) and info (per-rank identity).
+// The mpinit command: env, info, plan, exec, check (see --help of each).
 #include <fmt/format.h>
 #include <mpi.h>
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "commands.hpp"
 #include "mpinit/mpinit.hpp"
 
 using nlohmann::json;
@@ -133,11 +134,12 @@ std::string table_line(const json& r) {
          seed_col(r);
 }
 
-int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
+int cmd_info(bool as_json, bool env_only, bool sources, bool settings, const mpinit::Flags& flags) {
   mpinit::Options opts;
+  opts.flags = flags;
   if (env_only) opts.mode = mpinit::InitMode::env_only;
   try {
-    auto session = mpinit::launch(argc, argv, opts);
+    auto session = mpinit::launch(opts);
     json mine = identity_json(session.identity());
     if (const mpinit::RankPlan* p = session.plan()) {
       mine["placement"] = plan_json(*session.topology(), *p);
@@ -148,6 +150,10 @@ int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
     mine["global_seed_source"] = session.global_seed().source;
     mine["rank_seed"] = session.rank_seed();
     if (sources) mine.erase("placement");
+    if (settings) {
+      for (const auto& row : mpinit::describe(session.settings()))
+        mine["settings"][row.name] = {{"value", row.value}, {"source", row.source}};
+    }
     if (env_only) {  // no MPI: each process prints its own record
       std::cout << (as_json ? mine.dump() : table_line(mine)) << std::endl;
       return 0;
@@ -177,6 +183,10 @@ int cmd_info(bool as_json, bool env_only, bool sources, int argc, char** argv) {
       for (const auto& r : records) std::cout << table_line(r) << "\n";
       std::cout << fmt::format("global seed {} ({})\n", records[0]["global_seed"].get<std::uint64_t>(),
                                records[0]["global_seed_source"].get<std::string>());
+      if (settings)  // rank 0's settings (each rank's are in --json)
+        for (const auto& [name, v] : records[0]["settings"].items())
+          std::cout << fmt::format("setting {:<20} {:<16} from {}\n", name, v["value"].get<std::string>(),
+                                   v["source"].get<std::string>());
       std::cout.flush();
     }
     return 0;
@@ -233,7 +243,27 @@ int cmd_plan(const std::string& file, const std::string& cpus, int ranks, const 
 }
 
 int main(int argc, char** argv) {
-  CLI::App app{"mpinit: identity (and soon placement) of every rank of an MPI job", "mpinit"};
+  // --mpinit-* settings flags belong to mpinit, but only before "--": after it, everything is the
+  // program's (mpinit exec), untouched.
+  int sep = 1;
+  while (sep < argc && std::string(argv[sep]) != "--") ++sep;
+  std::vector<char*> head(argv, argv + sep);
+  head.push_back(nullptr);
+  int head_argc = sep;
+  char** head_argv = head.data();
+  mpinit::Flags flags;
+  try {
+    flags = mpinit::take_flags(&head_argc, &head_argv);
+  } catch (const mpinit::Error& e) {
+    std::cerr << "mpinit: " << e.what() << std::endl;
+    return 2;
+  }
+  std::vector<char*> args(head_argv, head_argv + head_argc);
+  std::vector<std::string> program(argv + std::min(sep + 1, argc), argv + argc);
+  const bool has_separator = sep < argc;
+
+  CLI::App app{"mpinit: turn freshly started MPI processes into ready workers, and show how", "mpinit"};
+  app.footer("Settings: --mpinit-NAME=VALUE before \"--\" (e.g. --mpinit-seed=7), or MPINIT_NAME in the environment.");
   app.set_version_flag("--version", std::string(mpinit::version()));
   app.require_subcommand(1);
 
@@ -246,8 +276,9 @@ int main(int argc, char** argv) {
       "info", "Launch under a launcher and print one line per rank, sorted by rank, gathered to rank 0");
   info->add_flag("--json", json_out, "JSON output: an array with one record per rank");
   info->add_flag("--env-only", env_only, "Do not use MPI: each process prints its identity from the environment");
-  bool sources = false;
+  bool sources = false, show_settings = false;
   info->add_flag("--sources", sources, "Show where each identity value came from instead of the placement");
+  info->add_flag("--settings", show_settings, "Also show every setting, its value and where it came from");
 
   std::string topo_file, policy = "spread", visible, cpus;
   int ranks = 1;
@@ -258,10 +289,43 @@ int main(int argc, char** argv) {
   plan->add_option("--policy", policy, "GPU policy: spread, exclusive, split, none");
   plan->add_option("--visible", visible, "Visible GPUs, as CUDA_VISIBLE_DEVICES would list them");
   plan->add_flag("--json", json_out, "JSON output");
+  std::string annotate;
+  plan->add_option("--annotate", annotate, "Write the topology with the plan drawn in (XML for lstopo -i) to this file");
 
-  CLI11_PARSE(app, argc, argv);
+  tool::ExecArgs ea;
+  auto* exec = app.add_subcommand("exec", "Run a torchrun-style program under mpirun or srun: mpinit exec [options] -- PROGRAM [ARGS...]");
+  exec->add_option("--master-addr", ea.master_addr, "MASTER_ADDR (default: agreed over MPI, rank 0's address)");
+  exec->add_option("--master-port", ea.master_port, "MASTER_PORT (default: a port rank 0 found free)")->check(CLI::Range(1, 65535));
+  exec->add_flag("--env-only", ea.env_only, "Do not use MPI (e.g. srun --mpi=none): identity and rendezvous from Slurm's variables");
+
+  tool::CheckArgs ca;
+  auto* check = app.add_subcommand("check", "Health check under a launcher: identity consistency, MPI allreduce, NCCL allreduce; exit 0 only if healthy");
+  check->add_flag("--json", ca.json, "JSON output");
+  check->add_option("--expect-size", ca.expect_size, "Fail unless the world has this many ranks")->check(CLI::Range(1, 1 << 24));
+  check->add_option("--expect-nodes", ca.expect_nodes, "Fail unless the job spans this many nodes")->check(CLI::Range(1, 1 << 24));
+
+  try {
+    app.parse(static_cast<int>(args.size()), args.data());
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (has_separator && !exec->parsed()) {
+    std::cerr << "mpinit: \"--\" is only for mpinit exec" << std::endl;
+    return 2;
+  }
   if (env->parsed()) return cmd_env(json_out);
-  if (info->parsed()) return cmd_info(json_out, env_only, sources, argc, argv);
-  if (plan->parsed()) return cmd_plan(topo_file, cpus, ranks, policy, visible, json_out);
+  if (info->parsed()) return cmd_info(json_out, env_only, sources, show_settings, flags);
+  if (plan->parsed())
+    return annotate.empty() ? cmd_plan(topo_file, cpus, ranks, policy, visible, json_out)
+                            : tool::annotate_plan(topo_file, cpus, ranks, policy, visible, annotate);
+  if (exec->parsed()) {
+    if (!has_separator || program.empty()) {
+      std::cerr << "mpinit exec: no program (mpinit exec [options] -- PROGRAM [ARGS...])" << std::endl;
+      return 2;
+    }
+    ea.argv = program;
+    return tool::cmd_exec(ea, flags);
+  }
+  if (check->parsed()) return tool::cmd_check(ca, flags);
   return 0;
 }

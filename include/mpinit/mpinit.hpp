@@ -6,5 +6,8 @@
 #include "mpinit/features.hpp"
 #include "mpinit/identity.hpp"
 #include "mpinit/log.hpp"
+#include "mpinit/nccl.hpp"
+#include "mpinit/rendezvous.hpp"
+#include "mpinit/seed.hpp"
 #include "mpinit/session.hpp"
 #include "mpinit/settings.hpp"

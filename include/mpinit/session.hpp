@@ -28,6 +28,9 @@ struct Options : Overrides {
   MPI_Comm comm = MPI_COMM_NULL;
   /// Read this environment instead of the process's (tests, tools).
   std::optional<EnvMap> env;
+  /// Settings flags already taken from a command line (take_flags); launch() also takes the
+  /// `--mpinit-*` flags out of the argv it is given. Later flags win.
+  Flags flags;
 };
 
 /// Wall time of one launch phase.
@@ -91,6 +94,11 @@ class Session {
   /// The NCCL twin of any MPI communicator of the caller (collective over it), owned by the
   /// session and destroyed before MPI is finalized.
   NcclComm& nccl_for(MPI_Comm comm);
+  /// Fail all ranks together in a phase of your own: collective over comm(); `cause` is empty
+  /// where this rank succeeded. When any rank failed, every rank throws the same Error naming
+  /// `phase`, the failing ranks, their host and the first one's cause. In env-only mode only
+  /// this rank's cause counts.
+  void agree(const std::string& phase, const std::string& cause, Errc code = Errc::internal) const;
   /// ncclCommSplit of an NCCL communicator of this session whose MPI twin is `parent_mpi`.
   NcclComm& nccl_split(NcclComm& parent, MPI_Comm parent_mpi, int color, int key);
 
@@ -102,7 +110,8 @@ class Session {
   std::unique_ptr<State> s_;
 };
 
-/// Launch: resolve settings, read the launcher environment, initialize or adopt MPI, establish
+/// Launch: take the `--mpinit-*` flags out of argv, resolve settings (option > flag > MPINIT_*
+/// variable > default), read the launcher environment, initialize or adopt MPI, establish
 /// the identity, load the node's topology (once per node), plan and apply the placement, agree
 /// on the seeds, and (MPINIT_NCCL=launch) make the NCCL communicator. Each phase ends with all ranks agreeing on its status: when any
 /// rank failed, every rank throws the same Error naming the phase, the failing rank(s), their

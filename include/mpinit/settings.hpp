@@ -88,9 +88,24 @@ struct Settings {
 /// Every MPINIT_* variable mpinit reads.
 const std::vector<std::string>& known_variables();
 
-/// Resolve: explicit override > MPINIT_* variable in `env` > default.
-/// Throws Error(invalid_setting) naming the variable, its value and the allowed values.
-Settings resolve_settings(const Overrides& overrides, const EnvMap& env);
+/// A setting given on the command line: `--mpinit-NAME=VALUE` or `--mpinit-NAME VALUE` stands
+/// for MPINIT_NAME (dashes for underscores, any case): `--mpinit-seed 7`, `--mpinit-log-level=debug`.
+struct Flag {
+  std::string var;       ///< "MPINIT_SEED"
+  std::string spelling;  ///< "--mpinit-seed", the source named in reports and errors
+  std::string value;
+};
+using Flags = std::vector<Flag>;
+
+/// Remove every `--mpinit-...` flag from argv (argc adjusted, argv[argc] = nullptr; argv[0]
+/// is never a flag) and return them in order. Throws Error(invalid_setting) for a flag without a
+/// value, leaving argv unchanged. Null argc/argv: no flags.
+Flags take_flags(int* argc, char*** argv);
+
+/// Resolve: explicit override > flag (the last of the same name) > MPINIT_* variable in `env` >
+/// default. Throws Error(invalid_setting) naming the variable (or flag), its value and the
+/// allowed values.
+Settings resolve_settings(const Overrides& overrides, const EnvMap& env, const Flags& flags = {});
 
 /// (name, value, source) rows for reports.
 struct SettingRow {

@@ -166,7 +166,11 @@ Session launch(int* argc, char*** argv, const Options& options) {
   const std::string host = hostname();
   detail::PhaseStatus pre;  // the first failure before MPI is up; agreed once MPI is
 
-  run_phase(*st, "settings", pre, [&] { st->settings = resolve_settings(options, env); });
+  run_phase(*st, "settings", pre, [&] {
+    Flags flags = options.flags;
+    for (auto& f : take_flags(argc, argv)) flags.push_back(std::move(f));
+    st->settings = resolve_settings(options, env, flags);
+  });
   st->log = Logger(st->settings.log_level.value, st->settings.log_all_ranks.value);
   if (!pre.failed)
     run_phase(*st, "environment", pre, [&] { st->env = parse_launch_env(env); });
@@ -283,6 +287,18 @@ std::uint64_t Session::seed_for(const std::string& stream) const {
   return derive_seed(s_->global_seed.value, std::max(0, s_->identity.rank.value), stream);
 }
 std::mt19937_64& Session::rng() noexcept { return s_->rng; }
+
+void Session::agree(const std::string& phase, const std::string& cause, Errc code) const {
+  detail::PhaseStatus st;
+  if (!cause.empty()) st = {true, code, phase, cause};
+  if (s_->mpi.comm != MPI_COMM_NULL) {
+    detail::agree(s_->mpi.comm, st, s_->identity.host);
+  } else if (st.failed) {
+    throw Error(code, "mpinit: phase '" + phase + "' failed: " + cause +
+                          detail::raised_on(std::to_string(s_->identity.rank.value), s_->identity.host),
+                phase, {}, 1);
+  }
+}
 
 NcclComm& Session::nccl() {
   if (s_->world_nccl) return *s_->world_nccl;

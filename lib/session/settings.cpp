@@ -1,4 +1,4 @@
-// Settings resolution: explicit option > MPINIT_* variable > default.
+// Settings resolution: explicit option > --mpinit-* flag > MPINIT_* variable > default.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -65,26 +65,83 @@ const std::vector<std::string>& known_variables() {
   return vars;
 }
 
+Flags take_flags(int* argc, char*** argv) {
+  Flags flags;
+  if (!argc || !argv || !*argv) return flags;
+  const std::string prefix = "--mpinit-";
+  std::vector<char*> keep;
+  for (int i = 0; i < *argc; ++i) {
+    char* a = (*argv)[i];
+    if (i == 0 || !a || std::string(a).rfind(prefix, 0) != 0) {
+      keep.push_back(a);
+      continue;
+    }
+    std::string arg = a, name = arg.substr(prefix.size()), value;
+    auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    } else if (i + 1 < *argc && (*argv)[i + 1]) {
+      value = (*argv)[++i];
+    } else {
+      throw Error(Errc::invalid_setting, "the flag " + arg + " needs a value (" + arg + "=VALUE or " + arg + " VALUE)");
+    }
+    std::string var = "MPINIT_";
+    for (char c : name) var += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    flags.push_back({var, prefix + name, value});
+  }
+  for (size_t i = 0; i < keep.size(); ++i) (*argv)[i] = keep[i];
+  (*argv)[keep.size()] = nullptr;
+  *argc = static_cast<int>(keep.size());
+  return flags;
+}
+
 namespace {
 
-// Explicit option > the variable, parsed by `parse(lowercased value, raw value)` > the default
-// already in `out`.
+// Where settings come from, after explicit options: command-line flags, then the environment.
+struct Inputs {
+  const EnvMap& env;
+  const Flags& flags;
+};
+
+// Explicit option > flag > the variable, parsed by `parse(lowercased value, raw value)` > the
+// default already in `out`. A bad flag is reported under the flag's own spelling.
 template <class T, class Parse>
-void resolve_with(Sourced<T>& out, const std::optional<T>& option, const EnvMap& env, const char* var, Parse parse) {
+void resolve_with(Sourced<T>& out, const std::optional<T>& option, const Inputs& in, const char* var, Parse parse) {
   if (option) {
     out = {*option, "option"};
     return;
   }
-  auto it = env.find(var);
-  if (it == env.end()) return;
-  std::string v = it->second;
+  const Flag* flag = nullptr;
+  for (const auto& f : in.flags)
+    if (f.var == var) flag = &f;  // the last one given wins
+  std::string raw;
+  if (flag) {
+    raw = flag->value;
+  } else {
+    auto it = in.env.find(var);
+    if (it == in.env.end()) return;
+    raw = it->second;
+  }
+  std::string v = raw;
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
-  out = {parse(v, it->second), var};
+  if (!flag) {
+    out = {parse(v, raw), var};
+    return;
+  }
+  try {
+    out = {parse(v, raw), flag->spelling};
+  } catch (const Error& e) {
+    std::string m = e.what();
+    auto at = m.find(std::string(var) + "=");
+    if (at != std::string::npos) m.replace(at, std::string(var).size(), flag->spelling);
+    throw Error(e.code(), m);
+  }
 }
 
 // An enum-valued setting: the value must be one of the names of `all` (case-insensitive).
 template <class E, size_t N>
-void resolve(Sourced<E>& out, const std::optional<E>& option, const EnvMap& env, const char* var,
+void resolve(Sourced<E>& out, const std::optional<E>& option, const Inputs& env, const char* var,
              const E (&all)[N]) {
   resolve_with(out, option, env, var, [&](const std::string& v, const std::string& raw) {
     std::string names;
@@ -97,7 +154,7 @@ void resolve(Sourced<E>& out, const std::optional<E>& option, const EnvMap& env,
 }
 
 // An on/off setting.
-void resolve_switch(Sourced<bool>& out, const std::optional<bool>& option, const EnvMap& env, const char* var) {
+void resolve_switch(Sourced<bool>& out, const std::optional<bool>& option, const Inputs& env, const char* var) {
   resolve_with(out, option, env, var, [&](const std::string& v, const std::string& raw) {
     if (v == "on" || v == "1" || v == "yes" || v == "true") return true;
     if (v == "off" || v == "0" || v == "no" || v == "false") return false;
@@ -107,7 +164,8 @@ void resolve_switch(Sourced<bool>& out, const std::optional<bool>& option, const
 
 }  // namespace
 
-Settings resolve_settings(const Overrides& o, const EnvMap& env) {
+Settings resolve_settings(const Overrides& o, const EnvMap& env_map, const Flags& flags) {
+  const Inputs env{env_map, flags};
   Settings s;
   resolve(s.mode, o.mode, env, "MPINIT_MODE",
           {InitMode::own, InitMode::adopt, InitMode::own_if_needed, InitMode::env_only});
@@ -144,9 +202,15 @@ Settings resolve_settings(const Overrides& o, const EnvMap& env) {
   });
 
   const auto& known = known_variables();
-  for (auto it = env.lower_bound("MPINIT_"); it != env.end() && it->first.rfind("MPINIT_", 0) == 0; ++it)
-    if (std::find(known.begin(), known.end(), it->first) == known.end())
+  // Written by `mpinit exec` for the program it starts; not settings.
+  static const std::vector<std::string> outputs = {"MPINIT_RANK_SEED", "MPINIT_GPU"};
+  for (auto it = env_map.lower_bound("MPINIT_"); it != env_map.end() && it->first.rfind("MPINIT_", 0) == 0; ++it)
+    if (std::find(known.begin(), known.end(), it->first) == known.end() &&
+        std::find(outputs.begin(), outputs.end(), it->first) == outputs.end())
       s.warnings.push_back(it->first + " is not a setting mpinit knows (a typo?); ignored");
+  for (const auto& f : flags)
+    if (std::find(known.begin(), known.end(), f.var) == known.end())
+      s.warnings.push_back("the flag " + f.spelling + " is not a setting mpinit knows (a typo?); ignored");
   return s;
 }
 

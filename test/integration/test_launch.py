@@ -178,10 +178,60 @@ class Tool(unittest.TestCase):
         self.assertIn("OMPI_COMM_WORLD_RANK='9x' is not an integer", p.stderr)
 
     def test_help_for_each_command(self):
-        for sub in ([], ["env"], ["info"]):
-            p = run(TOOL, *sub, "--help")
-            self.assertEqual(p.returncode, 0)
-            self.assertIn("--json" if sub else "info", p.stdout)
+        expect = {"": "exec", "env": "--json", "info": "--settings", "plan": "--annotate", "exec": "--master-port",
+                  "check": "--expect-nodes"}
+        for sub, word in expect.items():
+            p = run(TOOL, *([sub] if sub else []), "--help")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(word, p.stdout, sub)
+
+    def test_plan_annotated_for_lstopo(self):
+        topo = os.path.join(os.environ.get("TEST_TOPOLOGIES", ""), "mpibind-eas-tioga.xml")
+        if not os.path.exists(topo):
+            self.skipTest("no shared topologies")
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "tioga-plan.xml")
+            p = run(TOOL, "plan", "--topology", topo, "--ranks", "8", "--annotate", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            drawn = run("lstopo-no-graphics", "-i", out)
+            self.assertEqual(drawn.returncode, 0, drawn.stderr)
+        text = drawn.stdout
+        # Each rank: a box inside its L3 with its CPUs, GCD and NIC, and a box under its GCD and NIC.
+        self.assertIn("Misc rank 0: cpus 0-7,64-71 rsmi4 hsi2", text)
+        self.assertIn("Misc rank 7: cpus 56-63,120-127 rsmi1 hsi0", text)
+        for r in range(8):
+            self.assertEqual(text.count(f"Misc rank {r}\n"), 2, r)
+
+    def test_check_is_healthy_here_and_fails_on_a_wrong_expectation(self):
+        p, _ = mpirun(3, TOOL, "check", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertTrue(j["healthy"])
+        status = {c["name"]: c["status"] for c in j["checks"]}
+        self.assertEqual(status["identity"], "ok")
+        self.assertEqual(status["mpi_allreduce"], "ok")
+        self.assertIn(status["nccl_allreduce"], ("skipped", "ok"))
+        cmd = on_rank(0, "X=1", TOOL, "check", "--expect-nodes", "2")
+        p, _ = mpirun(2, *cmd)
+        self.assertIn("identity         failed   rank 0: 1 node(s), expected 2", p.stdout)
+        self.assertIn("NOT healthy", p.stdout)
+        self.assertEqual(sorted(l for l in p.stdout.splitlines() if l.startswith("EXIT")), ["EXIT 0 1", "EXIT 1 1"])
+
+    def test_settings_flags_and_their_sources(self):
+        p, _ = mpirun(2, TOOL, "--mpinit-seed", "9", "info", "--settings", "--json",
+                      env=clean_env(MPINIT_SEED="5", MPINIT_LOG_LEVEL="error"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for r in json.loads(p.stdout):
+            self.assertEqual(r["global_seed"], 9)
+            self.assertEqual(r["settings"]["seed"], {"value": "9", "source": "--mpinit-seed"})
+            self.assertEqual(r["settings"]["log_level"], {"value": "error", "source": "MPINIT_LOG_LEVEL"})
+            self.assertEqual(r["settings"]["bind"]["source"], "default")
+        p = run(TOOL, "--mpinit-gpu-policy=roundrobin", "info", "--env-only")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--mpinit-gpu-policy='roundrobin' is not one of spread|exclusive|split|none", p.stderr)
+        p = run(TOOL, "info", "--mpinit-seed")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("the flag --mpinit-seed needs a value", p.stderr)
 
 
 class OwnedLaunch(unittest.TestCase):

@@ -138,3 +138,79 @@ TEST(Logger, PrefixAndRankFilter) {
   Logger none(LogLevel::none, true);
   EXPECT_FALSE(none.enabled(LogLevel::error));
 }
+
+namespace {
+// An argv the test owns: take_flags rewrites it in place.
+struct Argv {
+  std::vector<std::string> words;
+  std::vector<char*> ptrs;
+  int argc;
+  char** argv;
+  explicit Argv(std::vector<std::string> w) : words(std::move(w)) {
+    for (auto& x : words) ptrs.push_back(x.data());
+    ptrs.push_back(nullptr);
+    argc = static_cast<int>(words.size());
+    argv = ptrs.data();
+  }
+  std::vector<std::string> left() const { return {argv, argv + argc}; }
+};
+}  // namespace
+
+TEST(Flags, TakenOutOfArgvInBothSpellings) {
+  Argv a({"prog", "--mpinit-seed=7", "input.txt", "--mpinit-log-level", "debug", "--mpinit-nccl-timeout=9", "-v",
+          "--mpinitx", "--other"});
+  Flags f = take_flags(&a.argc, &a.argv);
+  EXPECT_EQ(a.left(), (std::vector<std::string>{"prog", "input.txt", "-v", "--mpinitx", "--other"}));
+  EXPECT_EQ(a.argv[a.argc], nullptr);
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0].var, "MPINIT_SEED");
+  EXPECT_EQ(f[0].spelling, "--mpinit-seed");
+  EXPECT_EQ(f[0].value, "7");
+  EXPECT_EQ(f[1].var, "MPINIT_LOG_LEVEL");
+  EXPECT_EQ(f[1].value, "debug");
+  EXPECT_EQ(f[2].var, "MPINIT_NCCL_TIMEOUT");
+}
+
+TEST(Flags, AFlagWithoutValueIsAnErrorAndArgvIsUntouched) {
+  Argv a({"prog", "x", "--mpinit-seed"});
+  try {
+    take_flags(&a.argc, &a.argv);
+    ADD_FAILURE() << "accepted a flag without a value";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the flag --mpinit-seed needs a value"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(a.left(), (std::vector<std::string>{"prog", "x", "--mpinit-seed"}));
+  EXPECT_TRUE(take_flags(nullptr, nullptr).empty());
+}
+
+TEST(Flags, PrecedenceOptionThenFlagThenEnvironment) {
+  EnvMap env = {{"MPINIT_SEED", "1"}, {"MPINIT_LOG_LEVEL", "info"}, {"MPINIT_CHECK", "warn"}};
+  Flags flags = {{"MPINIT_SEED", "--mpinit-seed", "2"}, {"MPINIT_LOG_LEVEL", "--mpinit-log-level", "debug"},
+                 {"MPINIT_LOG_LEVEL", "--mpinit-log-level", "error"}};
+  Overrides o;
+  o.seed = SeedSetting{false, 3};
+  auto s = resolve_settings(o, env, flags);
+  EXPECT_EQ(s.seed.value.value, 3u);
+  EXPECT_EQ(s.seed.source, "option");
+  EXPECT_EQ(s.log_level.value, LogLevel::error);  // the last flag wins
+  EXPECT_EQ(s.log_level.source, "--mpinit-log-level");
+  EXPECT_EQ(s.check.value, CheckLevel::warn);
+  EXPECT_EQ(s.check.source, "MPINIT_CHECK");
+  s = resolve_settings({}, env, flags);
+  EXPECT_EQ(s.seed.value.value, 2u);
+  EXPECT_EQ(s.seed.source, "--mpinit-seed");
+}
+
+TEST(Flags, ABadFlagIsNamedAsTheFlagAndUnknownFlagsWarn) {
+  try {
+    resolve_settings({}, {}, {{"MPINIT_GPU_POLICY", "--mpinit-gpu-policy", "round-robin"}});
+    ADD_FAILURE() << "accepted a bad policy";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--mpinit-gpu-policy='round-robin' is not one of spread|exclusive|split|none"),
+              std::string::npos)
+        << e.what();
+  }
+  auto s = resolve_settings({}, {{"MPINIT_RANK_SEED", "5"}}, {{"MPINIT_SEEED", "--mpinit-seeed", "1"}});
+  ASSERT_EQ(s.warnings.size(), 1u);  // MPINIT_RANK_SEED is written by `mpinit exec`, not a typo
+  EXPECT_EQ(s.warnings[0], "the flag --mpinit-seeed is not a setting mpinit knows (a typo?); ignored");
+}
