@@ -11,6 +11,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev   # the mpinit tool
   hyperfine procps                     # benchmarks; pgrep in tests
   python3-torch                        # the torchrun bridge (mpinit exec) is tested with real PyTorch
+  cmake gfortran                       # install tests: a CMake consumer; the Fortran module's test
 )
 
 missing=()

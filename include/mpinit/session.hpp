@@ -28,8 +28,9 @@ struct Options : Overrides {
   MPI_Comm comm = MPI_COMM_NULL;
   /// Read this environment instead of the process's (tests, tools).
   std::optional<EnvMap> env;
-  /// Settings flags already taken from a command line (take_flags); launch() also takes the
-  /// `--mpinit-*` flags out of the argv it is given. Later flags win.
+  /// Settings given as flags by a tool or an API (a command line it parsed itself, the C
+  /// config): they win over the `--mpinit-*` flags launch() takes out of its argv, and lose to
+  /// the explicit options above. Among flags of one name, the last wins.
   Flags flags;
 };
 

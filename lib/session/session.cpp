@@ -167,8 +167,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
   detail::PhaseStatus pre;  // the first failure before MPI is up; agreed once MPI is
 
   run_phase(*st, "settings", pre, [&] {
-    Flags flags = options.flags;
-    for (auto& f : take_flags(argc, argv)) flags.push_back(std::move(f));
+    Flags flags = take_flags(argc, argv);
+    flags.insert(flags.end(), options.flags.begin(), options.flags.end());  // the caller's win
     st->settings = resolve_settings(options, env, flags);
   });
   st->log = Logger(st->settings.log_level.value, st->settings.log_all_ranks.value);

@@ -83,7 +83,11 @@ void init_or_adopt(InitMode mode, ThreadLevel requested, bool strict_thread_leve
     std::string msg = std::string("MPI provides thread level '") + to_string(out.provided) +
                       "' but '" + to_string(requested) + "' was requested";
     if (strict_thread_level) throw Error(Errc::mpi, msg);
-    log.warn(msg);
+    // The caller chose its level when it initialized MPI: only a level asked of mpinit is news.
+    if (out.owns_init)
+      log.warn(msg);
+    else
+      log.debug(msg + " (MPI was initialized by the caller)");
   }
 
   MPI_Comm base = user == MPI_COMM_NULL ? MPI_COMM_WORLD : user;
@@ -150,6 +154,18 @@ Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log) 
   return id;
 }
 
+// How a binary built against this MPI must be started (for the singleton report).
+#if defined(OPEN_MPI)
+constexpr const char* kStartHint = "This program is built with Open MPI: start it with Open MPI's mpirun, or with "
+                                   "srun --mpi=pmix";
+#elif defined(MPICH)
+constexpr const char* kStartHint = "This program is built with MPICH: start it with MPICH's mpiexec (Hydra), or with "
+                                   "srun --mpi=pmi2";
+#else
+constexpr const char* kStartHint = "A binary must be started by its own MPI's launcher, or by srun with that MPI's "
+                                   "plugin (srun --mpi=list)";
+#endif
+
 std::vector<Disagreement> cross_check(const Identity& mpi, const LaunchEnv& env, bool is_world) {
   std::vector<Disagreement> out;
   if (!is_world) return out;
@@ -162,10 +178,10 @@ std::vector<Disagreement> cross_check(const Identity& mpi, const LaunchEnv& env,
   };
   if (env.size && env.size->value > 1 && mpi.size.value == 1) {
     out.push_back({"MPI sees a world of 1 process but " + env.size->source + "=" + std::to_string(env.size->value) +
+                       (env.rank ? " (and " + env.rank->source + "=" + std::to_string(env.rank->value) + ")" : "") +
                        ": every process is a singleton (rank 0 of 1). The launcher (" + launcher_name(env.launcher) +
                        ") started the processes but MPI did not connect them: this program's MPI does not speak "
-                       "that launcher's process-management interface (Open MPI under srun needs --mpi=pmix; "
-                       "a binary must be started by its own MPI's mpirun)",
+                       "that launcher's process-management interface. " + kStartHint,
                    true});
     return out;
   }

@@ -1,0 +1,191 @@
+! mpinit for Fortran: a module over the C API (ISO_C_BINDING). The communicator is an integer
+! handle (an mpi module communicator, or mpi_f08's comm%MPI_VAL); MPI must be initialized.
+!
+!   use mpinit
+!   type(mpinit_session) :: s
+!   if (mpinit_launch(MPI_COMM_WORLD, s) /= MPINIT_SUCCESS) print *, mpinit_last_error()
+!   print *, mpinit_rank(s), mpinit_size(s), mpinit_host(s)
+!   call mpinit_destroy(s)
+module mpinit
+  use, intrinsic :: iso_c_binding
+  implicit none
+  private
+
+  integer, parameter, public :: MPINIT_SUCCESS = 0, MPINIT_ERR_INVALID_ENVIRONMENT = 1, &
+      MPINIT_ERR_INVALID_SETTING = 2, MPINIT_ERR_MPI = 3, MPINIT_ERR_MISMATCH = 4, MPINIT_ERR_NOT_BUILT = 5, &
+      MPINIT_ERR_NCCL = 6, MPINIT_ERR_INTERNAL = 7, MPINIT_ERR_INVALID_ARGUMENT = 8
+
+  type, public :: mpinit_session
+    type(c_ptr) :: handle = c_null_ptr
+  end type
+
+  public :: mpinit_launch, mpinit_destroy, mpinit_rank, mpinit_size, mpinit_local_rank, mpinit_local_size, &
+      mpinit_node_rank, mpinit_node_count, mpinit_host, mpinit_comm, mpinit_gpu, mpinit_cpus, &
+      mpinit_global_seed, mpinit_rank_seed, mpinit_last_error, mpinit_error_string
+
+  interface
+    integer(c_int) function c_launch_f(comm, config, session) bind(C, name="mpinit_launch_f")
+      import :: c_int, c_ptr
+      integer(c_int), value :: comm
+      type(c_ptr), value :: config
+      type(c_ptr) :: session
+    end function
+    subroutine c_destroy(s) bind(C, name="mpinit_session_destroy")
+      import :: c_ptr
+      type(c_ptr), value :: s
+    end subroutine
+    integer(c_int) function c_rank(s) bind(C, name="mpinit_rank")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_size(s) bind(C, name="mpinit_size")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_local_rank(s) bind(C, name="mpinit_local_rank")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_local_size(s) bind(C, name="mpinit_local_size")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_node_rank(s) bind(C, name="mpinit_node_rank")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_node_count(s) bind(C, name="mpinit_node_count")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_gpu(s) bind(C, name="mpinit_gpu")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int) function c_comm_f(s) bind(C, name="mpinit_comm_f")
+      import :: c_int, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int64_t) function c_global_seed(s) bind(C, name="mpinit_global_seed")
+      import :: c_int64_t, c_ptr
+      type(c_ptr), value :: s
+    end function
+    integer(c_int64_t) function c_rank_seed(s) bind(C, name="mpinit_rank_seed")
+      import :: c_int64_t, c_ptr
+      type(c_ptr), value :: s
+    end function
+    type(c_ptr) function c_host(s) bind(C, name="mpinit_host")
+      import :: c_ptr
+      type(c_ptr), value :: s
+    end function
+    type(c_ptr) function c_cpus(s) bind(C, name="mpinit_cpus")
+      import :: c_ptr
+      type(c_ptr), value :: s
+    end function
+    type(c_ptr) function c_last_error() bind(C, name="mpinit_last_error")
+      import :: c_ptr
+    end function
+    type(c_ptr) function c_error_string(r) bind(C, name="mpinit_error_string")
+      import :: c_ptr, c_int
+      integer(c_int), value :: r
+    end function
+    integer(c_size_t) function c_strlen(p) bind(C, name="strlen")
+      import :: c_size_t, c_ptr
+      type(c_ptr), value :: p
+    end function
+  end interface
+
+contains
+
+  ! A C string as a Fortran string.
+  function from_c(p) result(s)
+    type(c_ptr), intent(in) :: p
+    character(len=:), allocatable :: s
+    character(kind=c_char), pointer :: chars(:)
+    integer :: i, n
+    n = int(c_strlen(p))
+    allocate(character(len=n) :: s)
+    call c_f_pointer(p, chars, [n])
+    do i = 1, n
+      s(i:i) = chars(i)
+    end do
+  end function
+
+  !> Launch on `comm` (e.g. MPI_COMM_WORLD). Settings come from MPINIT_* variables. Returns
+  !> MPINIT_SUCCESS or an error code; mpinit_last_error() says why (the same on every rank).
+  integer function mpinit_launch(comm, session) result(rc)
+    integer, intent(in) :: comm
+    type(mpinit_session), intent(out) :: session
+    rc = int(c_launch_f(int(comm, c_int), c_null_ptr, session%handle))
+  end function
+
+  subroutine mpinit_destroy(session)
+    type(mpinit_session), intent(inout) :: session
+    call c_destroy(session%handle)
+    session%handle = c_null_ptr
+  end subroutine
+
+  integer function mpinit_rank(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_rank = int(c_rank(s%handle))
+  end function
+  integer function mpinit_size(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_size = int(c_size(s%handle))
+  end function
+  integer function mpinit_local_rank(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_local_rank = int(c_local_rank(s%handle))
+  end function
+  integer function mpinit_local_size(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_local_size = int(c_local_size(s%handle))
+  end function
+  integer function mpinit_node_rank(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_node_rank = int(c_node_rank(s%handle))
+  end function
+  integer function mpinit_node_count(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_node_count = int(c_node_count(s%handle))
+  end function
+  !> The GPU's device ordinal, -1 for none.
+  integer function mpinit_gpu(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_gpu = int(c_gpu(s%handle))
+  end function
+  !> The session's own communicator (a duplicate), as an integer handle.
+  integer function mpinit_comm(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_comm = int(c_comm_f(s%handle))
+  end function
+  !> Seeds as 64-bit integers (the bits of the unsigned value).
+  integer(c_int64_t) function mpinit_global_seed(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_global_seed = c_global_seed(s%handle)
+  end function
+  integer(c_int64_t) function mpinit_rank_seed(s)
+    type(mpinit_session), intent(in) :: s
+    mpinit_rank_seed = c_rank_seed(s%handle)
+  end function
+  function mpinit_host(s) result(h)
+    type(mpinit_session), intent(in) :: s
+    character(len=:), allocatable :: h
+    h = from_c(c_host(s%handle))
+  end function
+  function mpinit_cpus(s) result(c)
+    type(mpinit_session), intent(in) :: s
+    character(len=:), allocatable :: c
+    c = from_c(c_cpus(s%handle))
+  end function
+  function mpinit_last_error() result(m)
+    character(len=:), allocatable :: m
+    m = from_c(c_last_error())
+  end function
+  function mpinit_error_string(rc) result(m)
+    integer, intent(in) :: rc
+    character(len=:), allocatable :: m
+    m = from_c(c_error_string(int(rc, c_int)))
+  end function
+
+end module mpinit
