@@ -146,6 +146,12 @@ int cmd_info(bool as_json, bool env_only, bool sources, bool settings, const mpi
       mine["placement"]["applied"] = session.applied();
       mine["topology"] = {{"origin", session.topology()->origin}, {"discovered_here", session.discovered_topology()}};
     }
+    // The plain names scripts look for, placement or not.
+    const json* pl = mine.contains("placement") ? &mine["placement"] : nullptr;
+    mine["gpu"] = pl ? (*pl)["gpu"] : json(nullptr);
+    mine["gpu_busid"] = pl && !(*pl)["gpus"].empty() ? (*pl)["gpus"][0]["busid"] : json(nullptr);
+    mine["nic"] = pl ? (*pl)["nic"] : json(nullptr);
+    mine["cpus"] = pl ? (*pl)["cpus"] : json(nullptr);
     mine["global_seed"] = session.global_seed().value;
     mine["global_seed_source"] = session.global_seed().source;
     mine["rank_seed"] = session.rank_seed();

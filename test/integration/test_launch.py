@@ -97,6 +97,11 @@ class Tool(unittest.TestCase):
             if FLAVOUR == "openmpi":
                 self.assertEqual(r["launcher"], "openmpi")
             self.assertEqual((r["global_seed"], r["global_seed_source"]), (1024, "default"))
+            # The plain names: identity, placement and seeds at the top level.
+            for key in ("rank", "world_size", "local_rank", "local_size", "node_rank", "node_count", "host", "gpu",
+                        "gpu_busid", "nic", "cpus", "global_seed", "rank_seed"):
+                self.assertIn(key, r)
+            self.assertEqual(r["cpus"], r["placement"]["cpus"])
         self.assertEqual(records[0]["rank_seed"], 0xad20b0beaf102696)  # derive_seed(1024, 0)
         self.assertEqual(len({r["rank_seed"] for r in records}), 3)
 
