@@ -197,8 +197,17 @@ Session launch(int* argc, char*** argv, const Options& options) {
       throw Error(Errc::invalid_setting, "MPINIT_NCCL=launch needs MPI, and this session has none (env-only mode)");
   } else {
     auto t0 = Clock::now();
-    detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default",
-                          argc, argv, options.comm, st->log, st->mpi);
+    try {
+      detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default",
+                            argc, argv, options.comm, st->log, st->mpi);
+    } catch (const Error& e) {
+      // No MPI to agree over (not initialized, or in a state mpinit cannot use): every rank says
+      // so itself, naming the setting that asked for this mode.
+      throw Error(e.code(),
+                  "mpinit: phase 'mpi' failed: " + std::string(e.what()) + " (mode from " +
+                      st->settings.mode.source + ")" + detail::raised_on(rank_from_env(env), host),
+                  "mpi", {}, 1);
+    }
     st->thread_level = st->mpi.provided;
     st->timings.push_back({"mpi", std::chrono::duration<double>(Clock::now() - t0).count()});
     detail::agree(st->mpi.comm, pre, host);
