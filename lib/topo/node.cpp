@@ -65,8 +65,16 @@ std::vector<std::vector<int>> visible_lists(MPI_Comm local, int local_size, cons
     if (!error.empty()) throw Error(Errc::invalid_environment, error);
     return mine ? std::vector<std::vector<int>>{*mine} : std::vector<std::vector<int>>{};
   }
-  // count per rank: -2 not set, -1 invalid, else the list's length
-  int count = !error.empty() ? -1 : mine ? static_cast<int>(mine->size()) : -2;
+  // count per rank: -3 invalid, -2 not set, else the list's length
+  int count = !error.empty() ? -3 : mine ? static_cast<int>(mine->size()) : -2;
+  // The default path (no rank has a list) costs one small allreduce, whatever the ranks per node.
+  int extremes[2] = {count, -count};
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, extremes, 2, MPI_INT, MPI_MAX, local), "MPI_Allreduce(visible GPUs)");
+  if (-extremes[1] == -3) {  // some rank's list is invalid: it fails (agreed later), the others stop here
+    if (!error.empty()) throw Error(Errc::invalid_environment, error);
+    return {};
+  }
+  if (extremes[0] == -2) return {};
   std::vector<int> counts(local_size);
   check_mpi(MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, local), "MPI_Allgather(visible GPUs)");
   std::vector<int> lens(local_size), offs(local_size);
@@ -77,9 +85,6 @@ std::vector<std::vector<int>> visible_lists(MPI_Comm local, int local_size, cons
   check_mpi(MPI_Allgatherv(send.data(), static_cast<int>(send.size()), MPI_INT, all.data(), lens.data(), offs.data(),
                            MPI_INT, local),
             "MPI_Allgatherv(visible GPUs)");
-  if (!error.empty()) throw Error(Errc::invalid_environment, error);
-  if (std::any_of(counts.begin(), counts.end(), [](int c) { return c == -1; })) return {};  // another rank fails
-  if (std::all_of(counts.begin(), counts.end(), [](int c) { return c == -2; })) return {};
   std::vector<std::vector<int>> lists(local_size);
   std::vector<int> every(node.gpus.size());  // a rank without a list sees every GPU, by physical index
   for (size_t g = 0; g < every.size(); ++g) every[g] = static_cast<int>(g);
