@@ -226,9 +226,12 @@ Session launch(int* argc, char*** argv, const Options& options) {
         else
           st->log.warn("MPI and the launcher environment disagree: " + d.message);
       }
+      // Going on as N singletons makes no sense, so the way out is offered only for other cases.
       if (!fatal.empty())
         throw Error(Errc::mismatch, "MPI and the launcher environment disagree: " + fatal +
-                                        " (MPINIT_CHECK=warn lets the job go on with MPI's values)");
+                                        (fatal.find("every process is a singleton") != std::string::npos
+                                             ? ""
+                                             : " (MPINIT_CHECK=warn lets the job go on with MPI's values)"));
     });
     detail::agree(st->mpi.comm, status, host);
     place(*st, st->mpi.comm, st->mpi.local, env, host);
