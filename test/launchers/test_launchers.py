@@ -582,6 +582,36 @@ class SlurmOpenMpi(SlurmCluster):
                                               "node_rank": "SLURM_NODEID", "node_count": "SLURM_STEP_NUM_NODES"})
         self.check_layout(recs, ["n1", "n1", "n2"], p)
 
+    SHOW = ["/bin/sh", "-c", 'echo "$RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $NODE_RANK $GROUP_WORLD_SIZE '
+            '$MASTER_ADDR $MASTER_PORT $SLURM_JOB_ID $SLURM_STEP_ID"']
+
+    def check_exec_rows(self, p):
+        rows = {t: text.split() for t, text in labelled(p.stdout).items()}
+        self.assertEqual(sorted(rows), [0, 1, 2], str(p))
+        expect = {0: ["0", "3", "0", "2", "0", "2"], 1: ["1", "3", "1", "2", "0", "2"], 2: ["2", "3", "0", "1", "1", "2"]}
+        for t, f in rows.items():
+            self.assertEqual(f[:6], expect[t], f)
+        self.assertEqual(len({tuple(f[6:8]) for f in rows.values()}), 1, rows)  # one rendezvous for all
+        return rows[0]
+
+    def test_exec_under_srun_pmix(self):
+        # torchrun's variables from MPI; MASTER_ADDR is an address of rank 0's host that the other
+        # node can reach (two nodes: not loopback), MASTER_PORT one rank 0 found free.
+        p = timed("srun --mpi=pmix -N2 -n3, mpinit exec", self.srun("--mpi=pmix", "-l", "-N2", "-n3", TOOL, "exec", "--",
+                                                                 *self.SHOW))
+        self.assertEqual(p.returncode, 0, str(p))
+        row = self.check_exec_rows(p)
+        self.assertFalse(row[6].startswith("127."), row)
+
+    def test_exec_under_srun_without_mpi(self):
+        # No MPI: the rendezvous comes from the step's node list and the job and step ids.
+        p = timed("srun --mpi=none -N2 -n3, mpinit exec --env-only",
+                  self.srun("--mpi=none", "-l", "-N2", "-n3", TOOL, "exec", "--env-only", "--", *self.SHOW))
+        self.assertEqual(p.returncode, 0, str(p))
+        row = self.check_exec_rows(p)
+        job, step = int(row[8]), int(row[9])
+        self.assertEqual(row[6:8], ["n1", str(20000 + (job * 64 + step) % 20000)])
+
     def test_step_lists_inside_a_larger_allocation(self):
         # The job has n[1-3]; the step runs on n1 and n3 only: its own list and tasks per node count.
         p = timed("salloc -N3 + srun --mpi=none -N2 -n3 -w n1,n3 (env-only probe)",
