@@ -44,6 +44,8 @@ def main():
         for n in range(1, args.nodes + 1):
             hostfile.write(f"node{n} slots=64\n")
         hostfile.close()
+        import atexit
+        atexit.register(os.unlink, hostfile.name)
         hosts = ["--hostfile", hostfile.name, "--map-by", "node"]
 
     def once(np, mode):
