@@ -12,6 +12,9 @@ packages=(
   hyperfine procps                     # benchmarks; pgrep in tests
   python3-torch                        # the torchrun bridge (mpinit exec) is tested with real PyTorch
   cmake gfortran                       # install tests: a CMake consumer; the Fortran module's test
+  mpich libmpich-dev                   # the second MPI (scripts/test-mpich.sh)
+  slurmctld slurmd slurm-client munge  # a local Slurm cluster for the launcher tests (scripts/cluster)
+  clang libclang-rt-dev                # the fuzz targets: clang's libFuzzer and sanitizers (scripts/fuzz.sh)
 )
 
 missing=()

@@ -10,6 +10,7 @@ inline namespace v1 {
 namespace {
 
 constexpr size_t kMaxHosts = size_t{1} << 20;  // a bound on expansion, so a typo cannot eat memory
+constexpr size_t kMaxChars = size_t{64} << 20;  // and on the length of the names, for the same reason
 
 [[noreturn]] void bad(const std::string& what, const std::string& value, const std::string& rule) {
   throw Error(Errc::invalid_environment, what + "='" + value + "' is not a valid host list: " + rule);
@@ -55,10 +56,15 @@ std::vector<std::string> expand_group(const std::string& group, const std::strin
 std::vector<std::string> expand_hostlist(const std::string& list, const std::string& what) {
   std::vector<std::string> hosts;
   if (list.empty()) bad(what, list, "it is empty");
-  size_t i = 0;
+  size_t i = 0, chars = 0;  // chars: the length of the names in `hosts` and `partial`
+  auto grow = [&](size_t more) {
+    chars += more;
+    if (chars > kMaxChars) bad(what, list, "its host names add up to more than 64 MiB");
+  };
   while (i <= list.size()) {
     // One host expression up to a comma outside brackets.
     std::vector<std::string> partial{""};
+    size_t partial_chars = 0;
     bool any = false;
     while (i < list.size() && list[i] != ',') {
       if (list[i] == '[') {
@@ -70,6 +76,11 @@ std::vector<std::string> expand_hostlist(const std::string& list, const std::str
         auto nums = expand_group(group, what, list);
         std::vector<std::string> next;
         if (partial.size() * nums.size() > kMaxHosts) bad(what, list, "expands to more than 2^20 hosts");
+        size_t num_chars = 0;
+        for (const auto& n : nums) num_chars += n.size();
+        const size_t next_chars = partial_chars * nums.size() + num_chars * partial.size();
+        grow(next_chars - partial_chars);
+        partial_chars = next_chars;
         next.reserve(partial.size() * nums.size());
         for (const auto& p : partial)
           for (const auto& n : nums) next.push_back(p + n);
@@ -80,6 +91,8 @@ std::vector<std::string> expand_hostlist(const std::string& list, const std::str
       } else if (std::isspace(static_cast<unsigned char>(list[i]))) {
         bad(what, list, "host names cannot contain white space");
       } else {
+        grow(partial.size());
+        partial_chars += partial.size();
         for (auto& p : partial) p += list[i];
         ++i;
       }

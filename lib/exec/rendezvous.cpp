@@ -84,7 +84,11 @@ EnvMap visible_for_local_rank(const NodeTopology& topo, const RankPlan& plan, co
     physical.erase(std::unique(physical.begin(), physical.end()), physical.end());
     for (int p : physical) tokens.push_back(std::to_string(p));
   }
-  const int ordinal = plan.ordinals[0];
+  // The planned device's place in the list: its ordinal in a visible list; without one, where
+  // its physical index stands (indices need not run 0..n-1, e.g. in a topology file).
+  int ordinal = plan.ordinals[0];
+  if (it == env.end())
+    ordinal = static_cast<int>(std::find(tokens.begin(), tokens.end(), std::to_string(ordinal)) - tokens.begin());
   if (ordinal < 0 || ordinal >= static_cast<int>(tokens.size())) return {};
   if (plan.local_rank >= static_cast<int>(tokens.size())) {
     if (note)

@@ -116,7 +116,7 @@ void add_gpus(hwloc_topology_t t, NodeTopology& node) {
   for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
     std::map<std::string, std::vector<hwloc_obj_t>> fam;
     for (hwloc_obj_t os = pci->io_first_child; os; os = os->next_sibling)
-      if (os->type == HWLOC_OBJ_OS_DEVICE) {
+      if (os->type == HWLOC_OBJ_OS_DEVICE && os->name) {  // an XML file may give none
         std::string f = gpu_family(os);
         if (!f.empty()) fam[f].push_back(os);
       }

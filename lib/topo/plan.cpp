@@ -137,7 +137,9 @@ std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic) {
 }
 
 std::vector<int> parse_cpus(const std::string& what, const std::string& list) {
+  constexpr int kMaxCpu = 65535;  // above any kernel's NR_CPUS: a typo, not a machine
   std::vector<int> out;
+  std::vector<std::pair<int, int>> ranges;
   size_t pos = 0;
   auto bad = [&](const std::string& why) {
     return Error(Errc::invalid_setting, what + "='" + list + "' is not a CPU list like 0-3,8: " + why);
@@ -153,12 +155,15 @@ std::vector<int> parse_cpus(const std::string& what, const std::string& list) {
         throw bad("'" + item + "' is not a number or a range");
     int lo = std::stoi(a), hi = std::stoi(b);
     if (lo > hi) throw bad("range '" + item + "' runs backwards");
-    for (int c = lo; c <= hi; ++c) out.push_back(c);
+    if (hi > kMaxCpu) throw bad("CPU " + b + " is above " + std::to_string(kMaxCpu));
+    ranges.push_back({lo, hi});
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  // Sorted and without repeats, in time bounded by kMaxCpu however the ranges overlap.
+  std::sort(ranges.begin(), ranges.end());
+  for (const auto& [lo, hi] : ranges)
+    for (int c = out.empty() ? lo : std::max(lo, out.back() + 1); c <= hi; ++c) out.push_back(c);
   return out;
 }
 

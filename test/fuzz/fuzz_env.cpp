@@ -1,0 +1,89 @@
+// Fuzz target: launcher environments (parse_launch_env) and the rendezvous values taken from them.
+// Input: NAME=VALUE lines. A successful parse describes a possible process: indices below their
+// counts, every value from a variable that is set and says that number; an error names a variable.
+#include <cstdlib>
+#include <string>
+
+#include "fuzz.hpp"
+#include "mpinit/env.hpp"
+#include "mpinit/rendezvous.hpp"
+
+using namespace mpinit;
+
+namespace {
+
+std::string show(const std::optional<Sourced<int>>& v) {
+  return v ? v->source + "=" + std::to_string(v->value) : std::string("unset");
+}
+
+void check_value(const EnvMap& env, const std::optional<Sourced<int>>& v, int min) {
+  if (!v) return;
+  auto it = env.find(v->source);
+  FUZZ_CHECK(it != env.end(), "value from a variable that is not set: " + show(v));
+  FUZZ_CHECK(v->value >= min, show(v));
+  // A plain variable says this number (tasks-per-node lists are decoded, not read as one number).
+  if (!fuzz::contains(v->source, "TASKS_PER_NODE"))
+    FUZZ_CHECK(std::strtoll(it->second.c_str(), nullptr, 10) == v->value,
+               show(v) + " but the variable is '" + it->second + "'");
+}
+
+void check_below(const std::optional<Sourced<int>>& x, const std::optional<Sourced<int>>& y, bool or_equal) {
+  if (x && y) FUZZ_CHECK(or_equal ? x->value <= y->value : x->value < y->value, show(x) + " vs " + show(y));
+}
+
+void check_rendezvous(const EnvMap& env) {
+  if (auto a = env.find("MASTER_ADDR"); a != env.end()) {
+    try {
+      validate_master_addr("MASTER_ADDR", a->second);
+      FUZZ_CHECK(!a->second.empty() && a->second.find_first_of(" \t\n;$`'\"") == std::string::npos,
+                 "address accepted for a child environment: '" + a->second + "'");
+    } catch (const Error& e) {
+      FUZZ_CHECK(fuzz::names_one_of(e, {"MASTER_ADDR"}, "='"), e.what());
+    }
+  }
+  if (auto p = env.find("MASTER_PORT"); p != env.end()) {
+    try {
+      int port = parse_port("MASTER_PORT", p->second);
+      FUZZ_CHECK(port >= 1 && port <= 65535, std::to_string(port));
+      FUZZ_CHECK(parse_port("MASTER_PORT", std::to_string(port)) == port, "port does not round-trip");
+    } catch (const Error& e) {
+      FUZZ_CHECK(fuzz::names_one_of(e, {"MASTER_PORT"}, "='"), e.what());
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const EnvMap env = fuzz::env_of(fuzz::lines(fuzz::text(data, size)));
+  check_rendezvous(env);
+  LaunchEnv e;
+  try {
+    e = parse_launch_env(env);
+  } catch (const Error& err) {
+    std::vector<std::string> names;
+    for (const auto& kv : env) names.push_back(kv.first);
+    FUZZ_CHECK(err.code() == Errc::invalid_environment, err.what());
+    FUZZ_CHECK(fuzz::names_one_of(err, names, "="), std::string("the error names no variable: ") + err.what());
+    return 0;
+  }
+  for (const auto* v : {&e.rank, &e.local_rank, &e.node_rank}) check_value(env, *v, 0);
+  for (const auto* v : {&e.size, &e.local_size, &e.node_count}) check_value(env, *v, 1);
+  check_below(e.rank, e.size, false);
+  check_below(e.local_rank, e.local_size, false);
+  check_below(e.node_rank, e.node_count, false);
+  check_below(e.local_size, e.size, true);
+  check_below(e.node_count, e.size, true);
+  check_below(e.local_rank, e.rank, true);
+  if (e.launcher == Launcher::none) FUZZ_CHECK(!e.rank && !e.size, "values without a launcher");
+  for (Launcher l : e.also_present) FUZZ_CHECK(l != e.launcher, launcher_name(l));
+  if (!e.nodes.empty() && e.node_count)
+    FUZZ_CHECK(e.nodes.size() == static_cast<size_t>(e.node_count->value), show(e.node_count));
+  for (const auto& n : e.nodes) FUZZ_CHECK(!n.empty(), "an empty host name");
+  if (e.master_addr) FUZZ_CHECK(!e.master_addr->value.empty(), "empty MASTER_ADDR accepted");
+  if (e.master_port) {
+    int port = std::atoi(e.master_port->value.c_str());
+    FUZZ_CHECK(port >= 1 && port <= 65535 && std::to_string(port) == e.master_port->value, e.master_port->value);
+  }
+  return 0;
+}
