@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -312,6 +313,7 @@ NodeTopology inventory(const HwlocTopology& h, const std::string& origin) {
   const int nnuma = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
   for (int i = 0; i < nnuma; ++i)
     node.numa.push_back(static_cast<int>(hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i)->os_index));
+  std::set<int> seen;
   for (hwloc_obj_t c = nullptr; (c = hwloc_get_next_obj_by_type(t, unit, c));) {
     hwloc_bitmap_t set = hwloc_bitmap_dup(c->cpuset);
     hwloc_bitmap_and(set, set, allowed);
@@ -319,6 +321,10 @@ NodeTopology inventory(const HwlocTopology& h, const std::string& origin) {
     core.pus = pus_of(set);
     hwloc_bitmap_free(set);
     if (core.pus.empty()) continue;
+    for (int pu : core.pus)  // hwloc accepts such an XML file; the plan would share the PU unawares
+      if (!seen.insert(pu).second)
+        throw Error(Errc::invalid_environment, "the topology " + origin + " puts PU " + std::to_string(pu) +
+                                                   " in two cores: it is not a consistent topology");
     core.index = static_cast<int>(node.cores.size());
     for (int i = 0; i < nnuma; ++i) {
       hwloc_obj_t n = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i);
