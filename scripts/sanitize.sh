@@ -18,7 +18,7 @@ ${CC:-cc} -shared -fPIC -O2 -o "$BUILD_DIR/nodlclose.so" test/sanitize/nodlclose
 
 . scripts/mpi-env.sh
 supp=$PWD/test/sanitize/lsan.supp
-export LD_PRELOAD=$PWD/$BUILD_DIR/nodlclose.so${LD_PRELOAD:+:$LD_PRELOAD}
+export LD_PRELOAD=$(cd "$BUILD_DIR" && pwd)/nodlclose.so${LD_PRELOAD:+:$LD_PRELOAD}
 # verify_asan_link_order=0: nodlclose.so is preloaded ahead of libasan (it allocates nothing).
 # fast_unwind_on_malloc=0: whole allocation stacks, through Open MPI's frame-pointer-less code,
 # so that lsan.supp can match them.
