@@ -15,6 +15,7 @@ packages=(
   mpich libmpich-dev                   # the second MPI (scripts/test-mpich.sh)
   slurmctld slurmd slurm-client munge  # a local Slurm cluster for the launcher tests (scripts/cluster)
   clang libclang-rt-dev                # the fuzz targets: clang's libFuzzer and sanitizers (scripts/fuzz.sh)
+  strace                               # the test that mpinit writes no file
 )
 
 missing=()

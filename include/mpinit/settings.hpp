@@ -55,6 +55,7 @@ struct Overrides {
   std::optional<NcclMode> nccl;
   std::optional<int> nccl_timeout_s;
   std::optional<int> nccl_ranks_per_root;
+  std::optional<int> launch_timeout_s;
 };
 
 /// Resolved settings; each value's source is "option", the MPINIT_* variable, or "default".
@@ -81,6 +82,10 @@ struct Settings {
   Sourced<NcclMode> nccl{NcclMode::lazy, "default"};                    ///< MPINIT_NCCL=off|lazy|launch
   Sourced<int> nccl_timeout_s{300, "default"};                          ///< MPINIT_NCCL_TIMEOUT (seconds)
   Sourced<int> nccl_ranks_per_root{128, "default"};                     ///< MPINIT_NCCL_RANKS_PER_ROOT
+  /// Seconds launch() may take on this rank before it gives up waiting for the others (a rank
+  /// slow to start, stopped, or gone), says so, and ends the process with status 124; 0 waits
+  /// forever. It covers MPI_Init and MPINIT_NCCL=launch too.
+  Sourced<int> launch_timeout_s{300, "default"};                        ///< MPINIT_LAUNCH_TIMEOUT
   /// Remarks found while resolving (an unknown MPINIT_* variable, most likely a typo).
   std::vector<std::string> warnings;
 };

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "mpinit/features.hpp"
+#include "session/watchdog.hpp"
 #include "world/world.hpp"
 #if MPINIT_HAVE_HWLOC
 #include "topo/node.hpp"
@@ -34,6 +35,7 @@ struct Session::State {
   std::mt19937_64 rng;
   NcclComm* world_nccl = nullptr;
   std::list<NcclComm> nccl;  // stable addresses; destroyed before MPI is finalized
+  detail::Watchdog* watchdog = nullptr;  // during launch() under MPI
 
   State() = default;
   State(const State&) = delete;
@@ -58,6 +60,7 @@ using Clock = std::chrono::steady_clock;
 template <class F>
 void run_phase(Session::State& st, const char* phase, detail::PhaseStatus& status, F&& body) {
   auto t0 = Clock::now();
+  if (st.watchdog) st.watchdog->enter(phase);
   try {
     body();
   } catch (const Error& e) {
@@ -78,6 +81,15 @@ std::string rank_from_env(const EnvMap& env) {
       return it->second;
   }
   return "?";
+}
+
+// "MPINIT_LAUNCH_TIMEOUT=30", "--mpinit-launch-timeout=30", "Options::launch_timeout_s=30",
+// "MPINIT_LAUNCH_TIMEOUT=300 (the default)": the value as the user would find and change it.
+std::string setting_text(const Sourced<int>& v, const char* var, const char* option) {
+  const std::string value = std::to_string(v.value);
+  if (v.source == "default") return std::string(var) + "=" + value + " s (the default)";
+  if (v.source == "option") return std::string(option) + "=" + value + " s";
+  return v.source + "=" + value + " s";
 }
 
 std::string summary(const Identity& id) {
@@ -196,6 +208,13 @@ Session launch(int* argc, char*** argv, const Options& options) {
     if (st->settings.nccl.value == NcclMode::launch)
       throw Error(Errc::invalid_setting, "MPINIT_NCCL=launch needs MPI, and this session has none (env-only mode)");
   } else {
+    // From here on ranks wait for each other, beginning with MPI_Init.
+    detail::Watchdog watchdog(st->settings.launch_timeout_s.value,
+                              setting_text(st->settings.launch_timeout_s, "MPINIT_LAUNCH_TIMEOUT",
+                                           "Options::launch_timeout_s"),
+                              rank_from_env(env), host);
+    st->watchdog = &watchdog;
+    watchdog.enter("mpi");
     auto t0 = Clock::now();
     try {
       detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default",
@@ -210,6 +229,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
     }
     st->thread_level = st->mpi.provided;
     st->timings.push_back({"mpi", std::chrono::duration<double>(Clock::now() - t0).count()});
+    watchdog.mpi_up(st->mpi.comm);
+    watchdog.enter(pre.failed ? pre.phase.c_str() : "environment");
     detail::agree(st->mpi.comm, pre, host);
 
     detail::PhaseStatus status;
@@ -217,6 +238,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
       st->identity = detail::mpi_identity(st->mpi, host, st->log);
       st->identity.launcher = st->env.launcher;
       st->log.set_rank(st->identity.rank.value, st->identity.local_rank.value);
+      watchdog.set_rank(st->identity.rank.value);
       const CheckLevel check = st->settings.check.value;
       if (check == CheckLevel::off) return;
       std::string fatal;
@@ -240,10 +262,12 @@ Session launch(int* argc, char*** argv, const Options& options) {
     detail::agree(st->mpi.comm, seed, host);
     if (st->settings.nccl.value == NcclMode::launch) {
       auto t0 = Clock::now();
+      watchdog.enter("nccl");
       st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->nccl_options()));  // agrees itself
       st->world_nccl = &st->nccl.back();
       st->timings.push_back({"nccl", std::chrono::duration<double>(Clock::now() - t0).count()});
     }
+    st->watchdog = nullptr;
   }
 
   const Logger& log = st->log;

@@ -1,6 +1,7 @@
 // Settings resolution: explicit option > --mpinit-* flag > MPINIT_* variable > default.
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "mpinit/error.hpp"
@@ -61,7 +62,7 @@ const std::vector<std::string>& known_variables() {
       "MPINIT_MODE",     "MPINIT_THREAD_LEVEL", "MPINIT_LOG_LEVEL", "MPINIT_LOG_RANKS", "MPINIT_CHECK",
       "MPINIT_PLACEMENT", "MPINIT_TOPOLOGY",    "MPINIT_GPU_POLICY", "MPINIT_BIND",     "MPINIT_MEMBIND",
       "MPINIT_OVERSUBSCRIBE", "MPINIT_EXPORT_NET", "MPINIT_SEED", "MPINIT_NCCL", "MPINIT_NCCL_TIMEOUT",
-      "MPINIT_NCCL_RANKS_PER_ROOT"};
+      "MPINIT_NCCL_RANKS_PER_ROOT", "MPINIT_LAUNCH_TIMEOUT"};
   return vars;
 }
 
@@ -192,6 +193,15 @@ Settings resolve_settings(const Overrides& o, const EnvMap& env_map, const Flags
                [](const std::string&, const std::string& raw) {
                  return parse_int("MPINIT_NCCL_RANKS_PER_ROOT", raw, 1, 1 << 24, Errc::invalid_setting);
                });
+  resolve_with(s.launch_timeout_s, o.launch_timeout_s, env, "MPINIT_LAUNCH_TIMEOUT",
+               [](const std::string&, const std::string& raw) {
+                 return parse_int("MPINIT_LAUNCH_TIMEOUT", raw, 0, 86400, Errc::invalid_setting);
+               });
+  // Values given in code are checked by the same rules as the variables.
+  for (auto [v, name, lo, hi] : {std::make_tuple(&s.nccl_timeout_s, "Options::nccl_timeout_s", 1, 86400),
+                                 std::make_tuple(&s.nccl_ranks_per_root, "Options::nccl_ranks_per_root", 1, 1 << 24),
+                                 std::make_tuple(&s.launch_timeout_s, "Options::launch_timeout_s", 0, 86400)})
+    if (v->source == "option") parse_int(name, std::to_string(v->value), lo, hi, Errc::invalid_setting);
   resolve_with(s.topology_file, o.topology_file, env, "MPINIT_TOPOLOGY", [](const std::string&, const std::string& raw) {
     if (raw.empty()) throw Error(Errc::invalid_setting, "MPINIT_TOPOLOGY='' is empty (must name an hwloc XML file)");
     return raw;
@@ -232,6 +242,7 @@ std::vector<SettingRow> describe(const Settings& s) {
       {"nccl", to_string(s.nccl.value), s.nccl.source},
       {"nccl_timeout_s", std::to_string(s.nccl_timeout_s.value), s.nccl_timeout_s.source},
       {"nccl_ranks_per_root", std::to_string(s.nccl_ranks_per_root.value), s.nccl_ranks_per_root.source},
+      {"launch_timeout_s", std::to_string(s.launch_timeout_s.value), s.launch_timeout_s.source},
   };
 }
 

@@ -144,6 +144,9 @@ CASES = [
     Case("nccl_timeout_zero", "settings", ["MPINIT_NCCL_TIMEOUT='0'"], one={"MPINIT_NCCL_TIMEOUT": "0"}),
     Case("nccl_timeout_unit", "settings", ["MPINIT_NCCL_TIMEOUT='1h'"], one={"MPINIT_NCCL_TIMEOUT": "1h"}),
     Case("nccl_ranks_per_root", "settings", ["MPINIT_NCCL_RANKS_PER_ROOT='0'"], one={"MPINIT_NCCL_RANKS_PER_ROOT": "0"}),
+    Case("launch_timeout_negative", "settings", ["MPINIT_LAUNCH_TIMEOUT='-1'"], one={"MPINIT_LAUNCH_TIMEOUT": "-1"}),
+    Case("launch_timeout_unit", "settings", ["MPINIT_LAUNCH_TIMEOUT='30s'"], one={"MPINIT_LAUNCH_TIMEOUT": "30s"},
+         np=3, rank=2),
     Case("topology_empty_setting", "settings", ["MPINIT_TOPOLOGY='' is empty"], one={"MPINIT_TOPOLOGY": ""}),
     # ---- topologies ----
     Case("topology_missing_file", "topology", ["/nonexistent/node.xml"], env={"MPINIT_TOPOLOGY": "/nonexistent/node.xml"}),

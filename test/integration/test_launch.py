@@ -1,7 +1,10 @@
 """Process-level tests with the real launcher: the mpinit tool, a program that owns MPI through
 mpinit::launch, and the error agreement (a bad value on one rank fails every rank alike)."""
+import glob
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -300,6 +303,70 @@ class ErrorAgreement(unittest.TestCase):
         p, s = mpirun(2, *on_rank(0, "OMPI_COMM_WORLD_RANK=1", PROBE))
         self.check_all_fail_alike(p, s, 2, "phase 'identity'", "OMPI_COMM_WORLD_RANK=1 but MPI_Comm_rank=0",
                                   "MPINIT_CHECK=warn")
+
+
+# System calls that create, change or remove a file (an open counts when it may write).
+WRITE_CALLS = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink",
+               "unlinkat", "link", "linkat", "symlink", "symlinkat", "truncate")
+# What the MPI libraries and launchers themselves write; anything else is mpinit's.
+MPI_OWN = [
+    r"^/dev/shm/(open_mpi\.|vader_segment\.)",          # Open MPI's shared-memory segments
+    r"^/dev/shm/(mpich_shar_tmp|ucx_shm_posix_)",         # MPICH's and UCX's
+    r"^{tmp}/ompi\.",                                     # Open MPI's session directory
+    r"^/dev/(ptmx|null|tty)$",                            # the launchers' I/O forwarding
+    r"^/proc/self/task/\d+/comm$",                        # thread names (pthread_setname_np)
+    r"^/proc/\d+/fd/\d+$",                                # MPICH reopening a shared-memory fd
+]
+
+
+class FilesWritten(unittest.TestCase):
+    """mpinit writes no file, so none can be left or read by another user: the topology goes from
+    the node leader to the other local ranks as XML in memory over MPI. Every file system call of
+    the launcher, every rank and what they start is traced (strace -f); only the MPI library's own
+    files may appear."""
+
+    def written(self, np, *cmd):
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed (scripts/install-deps.sh installs it)")
+        d = tempfile.mkdtemp(prefix="mpinit-strace-")
+        self.addCleanup(shutil.rmtree, d, True)
+        tmp = os.path.join(d, "tmp")
+        os.mkdir(tmp)
+        args = [MPIEXEC] + (["--oversubscribe"] if FLAVOUR == "openmpi" else []) + ["-np", str(np), *cmd]
+        p = subprocess.run(["strace", "-f", "-ff", "-qq", "-s", "4096", "-e", "trace=execve," + ",".join(WRITE_CALLS),
+                            "-o", os.path.join(d, "trace"), *args],
+                           capture_output=True, text=True, timeout=LIMIT_S, env=clean_env(TMPDIR=tmp))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        allowed = [re.compile(a.format(tmp=re.escape(tmp))) for a in MPI_OWN]
+        call = re.compile(r'^(\w+)\((?:AT_FDCWD, |\d+, )?"([^"]*)"(.*)\) += (-?\d+)')
+        ranks, mpi_own, ours = 0, 0, []
+        for f in glob.glob(os.path.join(d, "trace.*")):
+            with open(f) as t:
+                for line in t:
+                    m = call.match(line)
+                    if not m or int(m.group(4)) < 0:
+                        continue  # failed calls write nothing
+                    name, path, rest = m.group(1), m.group(2), m.group(3)
+                    if name == "execve":
+                        ranks += path == cmd[0]
+                        continue
+                    if name in ("open", "openat") and not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", rest):
+                        continue
+                    if any(a.search(path) for a in allowed):
+                        mpi_own += 1
+                    else:
+                        ours.append(line.strip())
+        self.assertEqual(ranks, np, "the trace must see every rank start")
+        self.assertGreater(mpi_own, 0, "the trace must see the MPI library's own files")
+        return ours, p
+
+    def test_launch_and_placement_write_no_file(self):
+        ours, p = self.written(3, TOOL, "info")
+        self.assertEqual(ours, [], p.stdout + p.stderr)
+
+    def test_exec_writes_no_file(self):
+        ours, p = self.written(2, TOOL, "exec", "--", "/bin/true")
+        self.assertEqual(ours, [], p.stdout + p.stderr)
 
 
 if __name__ == "__main__":

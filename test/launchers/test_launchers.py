@@ -27,6 +27,7 @@ SRC = os.environ.get("MPINIT_SOURCE_DIR") or os.path.dirname(os.path.dirname(HER
 BUILD = os.environ.get("MPINIT_BUILD_DIR", os.path.join(SRC, "build"))
 FLAVOUR = os.environ.get("MPINIT_MPI_FLAVOUR", "openmpi")
 PROBE = os.path.join(BUILD, "test", "launchers", "launcher_probe")
+FAULT_PROBE = os.path.join(BUILD, "test", "launchers", "fault_probe")  # with test/launchers/fault_inject.cpp
 DECODE = os.path.join(BUILD, "test", "launchers", "hostlist_decode")
 TOOL = os.path.join(BUILD, "tools", "mpinit")
 MPI_TESTS = os.environ.get("MPINIT_MPI_TESTS", os.path.join(BUILD, "test", "mpi_session_tests"))
@@ -376,6 +377,102 @@ class HeterogeneousNodes(OpenMpiFakeNodes):
         timed("heterogeneous, missing topology on node3 (5 ranks fail alike)", p)
 
 
+# ---------------------------------------------------------------------------------------------
+# Faults across nodes: one rank exits, is killed or is slow, inside or before launch()
+# ---------------------------------------------------------------------------------------------
+TIMED_OUT = re.compile(r"mpinit: launch did not finish within (\S+ s)(?: \(the default\))?: this rank waited \d+ s "
+                       r"in phase '(\w+)' for ranks that have not arrived .*; it ends with exit status 124 "
+                       r"\(raised by mpinit::launch on rank (\d+), (\S+)\)$")
+
+
+def fault(rank, at, action, timeout_s=None, **extra):
+    """The variables of fault_probe's fault (fault_inject.cpp), and the launch timeout."""
+    env = dict(FAULT_RANK=str(rank), FAULT_AT=at, FAULT_ACTION=action, **extra)
+    if timeout_s is not None:
+        env["MPINIT_LAUNCH_TIMEOUT"] = str(timeout_s)
+    return env
+
+
+class FaultChecks(LauncherCase):
+    def check_timed_out(self, p, waiting, phase, setting):
+        """Each rank of `waiting` ({rank: host}), and no other, wrote the watchdog's line naming
+        `setting` and `phase`; no rank went on; the injected fault happened."""
+        self.assertIn("fault_inject: rank ", p.stderr, str(p))
+        lines = [re.sub(r"^\s*\d+: ", "", l) for l in p.stderr.splitlines() if "mpinit: launch did not finish" in l]
+        got = {}
+        for line in lines:
+            m = TIMED_OUT.search(line)
+            self.assertTrue(m, "unexpected form: " + line)
+            self.assertEqual((m.group(1), m.group(2)), (setting, phase), line)
+            got[int(m.group(3))] = m.group(4)
+        self.assertEqual(got, waiting, str(p))
+        self.assertEqual(parse(p.probe or p.stdout)[0], [], str(p))
+        print(f"\n  {lines[0]}")
+
+
+class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
+    """Two fake nodes, two ranks each, under Open MPI's mpirun; rank 3 (node2) is the faulty one.
+    With orte_abort_on_non_zero_status=0, mpirun itself does nothing when a rank exits: only
+    mpinit's launch timeout ends the others."""
+    NODES = [("node1", 2), ("node2", 2)]
+    OTHERS = {0: "node1", 1: "node1", 2: "node2"}
+
+    def run_fault(self, name, *, abort=True, **variables):
+        env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, **variables)
+        if not abort:
+            env["OMPI_MCA_orte_abort_on_non_zero_status"] = "0"
+        return timed(name, self.mpirun(self.NODES, 4, FAULT_PROBE, env=env))
+
+    def test_a_rank_exiting_at_start_times_out_the_others(self):
+        # Without the timeout the others would wait in MPI_Init for ever (mpirun does not act).
+        p = self.run_fault("fault: rank 3 exits at start, timeout 3 s", abort=False, **fault(3, "start", "exit:3", 3))
+        self.check_timed_out(p, self.OTHERS, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
+
+    def test_a_rank_exiting_in_mpi_init_times_out_the_others(self):
+        p = self.run_fault("fault: rank 3 exits in MPI_Init, timeout 3 s", abort=False,
+                           **fault(3, "MPI_Init_thread", "exit:3", 3))
+        self.check_timed_out(p, self.OTHERS, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
+
+    def test_a_rank_exiting_inside_launch_times_out_the_others(self):
+        # Rank 3 leaves while its node leader broadcasts the topology (its second MPI_Bcast);
+        # the others wait in that phase's agreement; MPI_Abort then ends the job.
+        p = self.run_fault("fault: rank 3 exits in the topology phase, timeout 3 s", abort=False,
+                           **fault(3, "MPI_Bcast:2", "exit:3", 3))
+        self.check_timed_out(p, self.OTHERS, "topology", "MPINIT_LAUNCH_TIMEOUT=3 s")
+        self.assertEqual(p.returncode, 124, str(p))  # MPI_Abort(124) ends mpirun too
+
+    def test_a_rank_killed_inside_launch_ends_the_job(self):
+        # A signal ends the job by mpirun's own rule, well before mpinit's timeout.
+        p = self.run_fault("fault: rank 3 killed in the identity phase", **fault(3, "MPI_Allreduce:2", "kill", 60))
+        self.assertIn("fault_inject: rank 3, node2: kill at MPI_Allreduce:2", p.stderr, str(p))
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertNotIn("mpinit: launch did not finish", p.stderr, str(p))
+        self.assertEqual(parse(p.probe or p.stdout)[0], [], str(p))
+        self.assertLess(p.seconds, 30, str(p))
+
+    def test_a_slow_rank_within_the_timeout_is_waited_for(self):
+        for at in ("start", "MPI_Init_thread", "MPI_Bcast:2"):
+            p = self.run_fault(f"fault: rank 3 sleeps 3 s at {at}, timeout 20 s", **fault(3, at, "sleep:3", 20))
+            self.assertEqual(p.returncode, 0, str(p))
+            self.assertIn(f"fault_inject: rank 3, node2: sleep:3 at {at}", p.stderr)
+            self.check_layout(parse(p.probe or p.stdout)[0], ["node1", "node1", "node2", "node2"], p)
+
+    def test_a_slow_rank_past_the_timeout_fails_the_others(self):
+        p = self.run_fault("fault: rank 3 sleeps 40 s at start, timeout 3 s", **fault(3, "start", "sleep:40", 3))
+        self.check_timed_out(p, self.OTHERS, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
+        self.assertEqual(p.returncode, 124, str(p))
+        self.assertLess(p.seconds, 30, str(p))  # mpirun ended the sleeping rank too
+
+    def test_a_rank_stalled_inside_launch_past_a_flag_timeout(self):
+        # The timeout given as a flag; rank 3 stalls in the seed phase (its fourth MPI_Bcast).
+        # Being inside launch() too, its own watchdog fires as well.
+        env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, **fault(3, "MPI_Bcast:4", "sleep:40"))
+        p = timed("fault: rank 3 sleeps 40 s in the seed phase, --mpinit-launch-timeout=2",
+                  self.mpirun(self.NODES, 4, FAULT_PROBE, "--mpinit-launch-timeout=2", env=env))
+        self.check_timed_out(p, {**self.OTHERS, 3: "node2"}, "seed", "--mpinit-launch-timeout=2 s")
+        self.assertLess(p.seconds, 30, str(p))
+
+
 class HydraFakeNodes(FakeNodes):
     """MPICH's mpiexec.hydra over fake nodes (-launcher ssh -launcher-exec fake-ssh)."""
 
@@ -405,6 +502,14 @@ class HydraFakeNodes(FakeNodes):
         p = timed("hydra 4 fake nodes x 2, round robin", self.hydra([(h, 1) for h in nodes], 8, PROBE))
         self.assertEqual(p.returncode, 0, str(p))
         self.check_hydra(parse(p.probe or p.stdout)[0], nodes + nodes, p)
+
+    def test_a_slow_rank_past_the_timeout_fails_the_others(self):
+        p = timed("fault: hydra 2 fake nodes x 2, rank 3 sleeps 40 s at start, timeout 3 s",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, FAULT_PROBE,
+                             env=self.env(**fault(3, "start", "sleep:40", 3))))
+        FaultChecks.check_timed_out(self, p, {0: "node1", 1: "node1", 2: "node2"}, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertLess(p.seconds, 30, str(p))  # hydra ended the sleeping rank too
 
     def suite_env(self):
         return self.env(MPINIT_TOPOLOGIES=TOPOLOGIES)
@@ -507,7 +612,24 @@ class SlurmCluster(LauncherCase):
         return recs
 
 
-class SlurmOpenMpi(SlurmCluster):
+class SlurmOpenMpi(SlurmCluster, FaultChecks):
+    # srun does not end a step when one task exits (no --kill-on-bad-exit here): the others would
+    # wait in MPI_Init or a collective for ever, but for mpinit's launch timeout.
+    def test_a_task_exiting_at_start_times_out_the_others(self):
+        p = timed("fault: srun --mpi=pmix -N2 --ntasks-per-node=2, task 3 exits at start, timeout 3 s",
+                  self.srun("--mpi=pmix", "-N2", "--ntasks-per-node=2", FAULT_PROBE, env=self.env(**fault(3, "start", "exit:3", 3))))
+        self.check_timed_out(p, {0: "n1", 1: "n1", 2: "n2"}, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
+        self.assertNotEqual(p.returncode, 0, str(p))
+
+    def test_a_task_stalled_inside_launch_times_out_every_task(self):
+        # (A task that exits inside launch() is seen by Slurm's PMIx plugin, which cancels the step.)
+        p = timed("fault: srun --mpi=pmix -N2 --ntasks-per-node=2, task 3 stalls in the seed phase, timeout 3 s",
+                  self.srun("--mpi=pmix", "-N2", "--ntasks-per-node=2", FAULT_PROBE,
+                            env=self.env(**fault(3, "MPI_Bcast:4", "sleep:40", 3))))
+        self.check_timed_out(p, {0: "n1", 1: "n1", 2: "n2", 3: "n2"}, "seed", "MPINIT_LAUNCH_TIMEOUT=3 s")
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertLess(p.seconds, 30, str(p))  # MPI_Abort ended the step
+
     def test_srun_pmix_two_nodes_uneven(self):
         for rec in self.srun_two_nodes_uneven("pmix", ""):
             self.assertEqual(rec["env"]["nodes"], ["n1", "n2"])

@@ -78,7 +78,7 @@ TEST(Settings, UnknownVariableIsAWarning) {
 
 TEST(Settings, DescribeListsEverySettingWithItsSource) {
   auto rows = describe(resolve_settings({}, {{"MPINIT_CHECK", "off"}}));
-  ASSERT_EQ(rows.size(), 16u);
+  ASSERT_EQ(rows.size(), 17u);
   EXPECT_EQ(rows[4].name, "check");
   EXPECT_EQ(rows[4].value, "off");
   EXPECT_EQ(rows[4].source, "MPINIT_CHECK");
@@ -213,4 +213,39 @@ TEST(Flags, ABadFlagIsNamedAsTheFlagAndUnknownFlagsWarn) {
   auto s = resolve_settings({}, {{"MPINIT_RANK_SEED", "5"}}, {{"MPINIT_SEEED", "--mpinit-seeed", "1"}});
   ASSERT_EQ(s.warnings.size(), 1u);  // MPINIT_RANK_SEED is written by `mpinit exec`, not a typo
   EXPECT_EQ(s.warnings[0], "the flag --mpinit-seeed is not a setting mpinit knows (a typo?); ignored");
+}
+
+TEST(Settings, LaunchTimeoutDefaultsTo300AndZeroWaitsForever) {
+  auto d = resolve_settings({}, {});
+  EXPECT_EQ(d.launch_timeout_s.value, 300);
+  EXPECT_EQ(d.launch_timeout_s.source, "default");
+  auto z = resolve_settings({}, {{"MPINIT_LAUNCH_TIMEOUT", "0"}});
+  EXPECT_EQ(z.launch_timeout_s.value, 0);
+  EXPECT_EQ(z.launch_timeout_s.source, "MPINIT_LAUNCH_TIMEOUT");
+  for (const char* bad : {"-1", "30s", "", "86401"}) {
+    try {
+      resolve_settings({}, {{"MPINIT_LAUNCH_TIMEOUT", bad}});
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::invalid_setting);
+      EXPECT_NE(std::string(e.what()).find(std::string("MPINIT_LAUNCH_TIMEOUT='") + bad + "'"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(Settings, OptionValuesObeyTheVariablesRules) {
+  Overrides o;
+  o.launch_timeout_s = -5;
+  try {
+    resolve_settings(o, {});
+    ADD_FAILURE() << "accepted launch_timeout_s=-5";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "Options::launch_timeout_s='-5' is negative (must be >= 0)");
+  }
+  o = {};
+  o.nccl_timeout_s = 0;
+  EXPECT_THROW(resolve_settings(o, {}), Error);
+  o.nccl_timeout_s = 60;
+  EXPECT_EQ(resolve_settings(o, {}).nccl_timeout_s.value, 60);
 }

@@ -1,0 +1,79 @@
+// The launch watchdog (watchdog.hpp).
+#include "session/watchdog.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+namespace mpinit::detail {
+
+using Clock = std::chrono::steady_clock;
+
+Watchdog::Watchdog(int seconds, std::string setting, std::string rank, std::string host)
+    : seconds_(seconds), setting_(std::move(setting)), env_rank_(std::move(rank)), host_(std::move(host)) {
+  if (seconds_ > 0) thread_ = std::thread([this] { run(); });
+}
+
+Watchdog::~Watchdog() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Watchdog::mpi_up(MPI_Comm comm) noexcept {
+  comm_ = comm;
+  mpi_up_.store(true);
+}
+
+std::string Watchdog::message(const std::string& setting, const char* phase, const std::string& rank,
+                              const std::string& host, double waited_s) {
+  char waited[32];
+  std::snprintf(waited, sizeof waited, "%.0f", waited_s);
+  return "mpinit: launch did not finish within " + setting + ": this rank waited " + waited + " s in phase '" +
+         phase +
+         "' for ranks that have not arrived (slow to start, stopped, or exited without MPI_Finalize); it ends "
+         "with exit status " +
+         std::to_string(kExitStatus) + " (raised by mpinit::launch on rank " + rank + ", " + host + ")";
+}
+
+void Watchdog::run() {
+  const auto start = Clock::now();
+  std::unique_lock<std::mutex> lock(m_);
+  if (cv_.wait_until(lock, start + std::chrono::seconds(seconds_), [this] { return done_; })) return;
+  lock.unlock();
+  expire();
+}
+
+void Watchdog::expire() {
+  const int r = rank_.load();
+  const std::string line =
+      message(setting_, phase_.load(), r >= 0 ? std::to_string(r) : env_rank_, host_, seconds_) + "\n";
+  std::fflush(stdout);  // what the program printed before launch() is not lost with the process
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = ::write(2, line.data() + done, line.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  // The other waiting ranks started at about the same time: let them say so too before MPI_Abort
+  // (or the launcher, seeing this rank gone) ends them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::min(seconds_, 2) * 1000));
+  if (mpi_up_.load()) {
+    // MPI_Abort is called from this thread while another is inside MPI; should it not return
+    // the process still ends.
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(10));
+      std::_Exit(kExitStatus);
+    }).detach();
+    MPI_Abort(comm_, kExitStatus);
+  }
+  std::_Exit(kExitStatus);
+}
+
+}  // namespace mpinit::detail

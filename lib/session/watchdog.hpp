@@ -1,0 +1,60 @@
+// The launch watchdog (MPINIT_LAUNCH_TIMEOUT). Internal to the library.
+//
+// A rank that never arrives (slow to start, stopped, or exited without telling its launcher) leaves
+// the others blocked inside MPI_Init or a collective, where no MPI call can be cancelled. A thread
+// started with launch() waits for it to finish; past the deadline it writes one line naming the
+// setting, the phase this rank waits in, the rank and the host, gives the other waiting ranks a
+// moment to say the same, and ends the process: MPI_Abort once MPI is up (the launcher then ends
+// the whole job), else _Exit. Both exit with status 124, as timeout(1) does.
+#pragma once
+
+#include <mpi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace mpinit::detail {
+
+class Watchdog {
+ public:
+  /// Exit status of a rank whose launch timed out.
+  static constexpr int kExitStatus = 124;
+
+  /// `seconds` 0: no deadline and no thread. `setting` names the value and its source for the
+  /// message ("MPINIT_LAUNCH_TIMEOUT=30"); `rank` is the launcher's rank until MPI says (or "?").
+  Watchdog(int seconds, std::string setting, std::string rank, std::string host);
+  /// Stops the thread (launch() finished or threw). Waits if it already fired: the process ends.
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  /// The phase this rank is in now (a string literal).
+  void enter(const char* phase) noexcept { phase_.store(phase); }
+  /// MPI is up: on expiry, MPI_Abort(comm) ends the job.
+  void mpi_up(MPI_Comm comm) noexcept;
+  void set_rank(int rank) noexcept { rank_.store(rank); }
+
+  /// The line written on expiry (for tests and docs).
+  static std::string message(const std::string& setting, const char* phase, const std::string& rank,
+                             const std::string& host, double waited_s);
+
+ private:
+  void run();
+  [[noreturn]] void expire();
+
+  const int seconds_;
+  const std::string setting_, env_rank_, host_;
+  std::atomic<const char*> phase_{"settings"};
+  std::atomic<int> rank_{-1};
+  std::atomic<bool> mpi_up_{false};
+  MPI_Comm comm_ = MPI_COMM_NULL;  // written before mpi_up_ is set, read after
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace mpinit::detail
