@@ -114,5 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(s.nccl_timeout_s.value >= 1 && s.nccl_timeout_s.value <= 86400, std::to_string(s.nccl_timeout_s.value));
   FUZZ_CHECK(s.nccl_ranks_per_root.value >= 1 && s.nccl_ranks_per_root.value <= 1 << 24,
              std::to_string(s.nccl_ranks_per_root.value));
+  FUZZ_CHECK(s.launch_timeout_s.value >= 0 && s.launch_timeout_s.value <= 86400,
+             std::to_string(s.launch_timeout_s.value));
   return 0;
 }
