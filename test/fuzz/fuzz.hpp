@@ -30,6 +30,13 @@ namespace fuzz {
 
 namespace fuzz {
 
+/// True under replay.cpp's main() (the `fuzz` suite), false under libFuzzer. Targets that test
+/// only a share of their costliest inputs while fuzzing (lists.hpp) test every input here.
+inline bool& replaying() {
+  static bool r = false;
+  return r;
+}
+
 inline std::string text(const uint8_t* data, size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }

@@ -5,10 +5,15 @@
 // is well formed (cores with distinct PUs, devices inside the topology) and every plan obeys
 // check_plan; an unreadable topology or an impossible request is an mpinit::Error.
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -70,31 +75,167 @@ struct MemFile {
 // hwloc 2.9 itself crashes on some malformed XML (a NULL cpuset in its import; fixed upstream,
 // e.g. hwloc pull requests 783 and 800), or reads past a string (which ASan reports). That is
 // hwloc's bug, which mpinit cannot catch, and it would end every run: load the input with hwloc
-// alone in a child process first, the way lib/topo does, and skip it when the child dies.
-bool hwloc_survives(const std::string& xml, const std::string& file, const std::string& cpus) {
-  pid_t pid = fork();
-  FUZZ_CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);  // die quietly
-    hwloc_topology_t t = nullptr;
-    hwloc_topology_init(&t);
-    hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-    if (!file.empty()) hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
-    int rc = file.empty() ? hwloc_topology_set_xmlbuffer(t, xml.c_str(), static_cast<int>(xml.size()) + 1)
-                          : hwloc_topology_set_xml(t, file.c_str());
-    if (rc == 0 && hwloc_topology_load(t) == 0 && !file.empty()) {
-      hwloc_bitmap_t set = hwloc_bitmap_alloc();
-      hwloc_bitmap_list_sscanf(set, cpus.c_str());
-      hwloc_bitmap_and(set, set, hwloc_topology_get_complete_cpuset(t));
-      if (!hwloc_bitmap_iszero(set)) hwloc_topology_allow(t, set, nullptr, HWLOC_ALLOW_FLAG_CUSTOM);
-      hwloc_bitmap_free(set);
-    }
-    _exit(0);  // no destroy, no leak check: only whether hwloc survives matters here
+// alone in a helper process first, the way lib/topo does, and skip it when the helper dies.
+//
+// The helper is long-lived (a fork server): this binary started again (posix_spawn of
+// /proc/self/exe, cheap even for a large ASan process) with kHelperEnv naming a socket, which
+// answers one request per input and is started again only when it dies. A fork per input cost
+// more than the input itself (copying the page tables of an ASan process of several hundred MB).
+// The helper runs with fast malloc stacks and no leak check: only whether hwloc survives matters
+// there. An input on which the helper dies is tried once more in a fresh helper before it is
+// skipped, so a helper that an earlier input left broken cannot make an input be skipped.
+constexpr const char* kHelperEnv = "MPINIT_FUZZ_HWLOC_HELPER";
+constexpr int kHelperFd = 197;  // the helper's end of the socket, in the helper
+
+// hwloc alone on one input: a buffer (file empty), or a file restricted to `cpus`, as before.
+void hwloc_alone(const std::string& xml, const std::string& file, const std::string& cpus) {
+  hwloc_topology_t t = nullptr;
+  hwloc_topology_init(&t);
+  hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+  if (!file.empty()) hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+  int rc = file.empty() ? hwloc_topology_set_xmlbuffer(t, xml.c_str(), static_cast<int>(xml.size()) + 1)
+                        : hwloc_topology_set_xml(t, file.c_str());
+  if (rc == 0 && hwloc_topology_load(t) == 0 && !file.empty()) {
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    hwloc_bitmap_list_sscanf(set, cpus.c_str());
+    hwloc_bitmap_and(set, set, hwloc_topology_get_complete_cpuset(t));
+    if (!hwloc_bitmap_iszero(set)) hwloc_topology_allow(t, set, nullptr, HWLOC_ALLOW_FLAG_CUSTOM);
+    hwloc_bitmap_free(set);
   }
+  hwloc_topology_destroy(t);  // the helper lives on: no memory may pile up
+}
+
+bool read_all(int fd, void* buf, size_t n) {
+  auto* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r, n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool write_all(int fd, const void* buf, size_t n) {
+  const auto* p = static_cast<const char*>(buf);
+  while (n > 0) {
+    ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r, n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// A request: the XML's length, the CPU list's length (0 for a buffer, else a file restricted to
+// it; the list is never empty then), the XML, the list. The answer: one byte, once hwloc is done.
+bool send_request(int fd, const std::string& xml, const std::string& cpus) {
+  const uint64_t len[2] = {xml.size(), cpus.size()};
+  return write_all(fd, len, sizeof len) && write_all(fd, xml.data(), xml.size()) &&
+         write_all(fd, cpus.data(), cpus.size());
+}
+
+// The helper's loop: runs before main() in the copy of this binary started by Helper, never in
+// the fuzzer or the replay itself. Ends when the fuzzer closes its end.
+__attribute__((constructor)) void helper_main() {
+  if (!std::getenv(kHelperEnv)) return;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the fuzzer (one that timed out, say)
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);  // die quietly
+  // As kKeepPlugins in the fuzzer (whose initializer may not have run yet): hwloc's plugins stay
+  // loaded, rather than be loaded and unloaded (dlopen, relocation) for every input.
+  hwloc_topology_t keep_plugins = nullptr;
+  hwloc_topology_init(&keep_plugins);
+  const int memfd = memfd_create("fuzz-topology-helper", 0);
+  const std::string path = "/proc/self/fd/" + std::to_string(memfd);
+  std::string xml, cpus;
+  const char ready = 1;
+  if (!write_all(kHelperFd, &ready, 1)) _exit(2);
+  for (uint64_t len[2]; read_all(kHelperFd, len, sizeof len);) {
+    xml.resize(len[0]), cpus.resize(len[1]);
+    if (!read_all(kHelperFd, xml.data(), xml.size()) || !read_all(kHelperFd, cpus.data(), cpus.size())) break;
+    if (!cpus.empty() && (ftruncate(memfd, 0) != 0 || pwrite(memfd, xml.data(), xml.size(), 0) !=
+                                                            static_cast<ssize_t>(xml.size())))
+      _exit(3);
+    hwloc_alone(xml, cpus.empty() ? "" : path, cpus);
+    const char ok = 1;
+    if (!write_all(kHelperFd, &ok, 1)) break;
+  }
+  _exit(0);  // no destructors, no leak check
+}
+
+class Helper {
+ public:
+  ~Helper() {
+    stop();
+    if (skipped_ > 0)
+      std::fprintf(stderr, "fuzz_topology_xml: hwloc itself failed on %lu of %lu inputs (skipped); %lu helpers\n",
+                   skipped_, requests_, starts_);
+  }
+
+  // Whether hwloc survives the input in the helper (in a fresh one, if the first dies).
+  bool survives(const std::string& xml, const std::string& cpus, int* status) {
+    ++requests_;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (pid_ < 0) start();
+      char ok = 0;
+      if (send_request(fd_, xml, cpus) && read_all(fd_, &ok, 1) && ok == 1) return true;
+      *status = stop();
+    }
+    ++skipped_;
+    return false;
+  }
+
+ private:
+  void start() {
+    int sv[2];
+    FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], kHelperFd);  // dup2 clears close-on-exec
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+      if (std::strncmp(*e, "ASAN_OPTIONS=", 13) != 0) env_strings.push_back(*e);
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    // Later flags win: fast malloc stacks and no leak check in the helper.
+    env_strings.push_back(std::string("ASAN_OPTIONS=") + (asan ? asan : "") +
+                          ":detect_leaks=0:fast_unwind_on_malloc=1");
+    env_strings.push_back(std::string(kHelperEnv) + "=1");
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    char arg0[] = "fuzz_topology_xml_hwloc_helper";
+    char* argv[] = {arg0, nullptr};
+    const int rc = posix_spawn(&pid_, "/proc/self/exe", &fa, nullptr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    FUZZ_CHECK(rc == 0, std::string("posix_spawn: ") + std::strerror(rc));
+    fd_ = sv[0];
+    ++starts_;
+    // A helper that cannot start would make every input look like one hwloc dies on.
+    char ready = 0;
+    FUZZ_CHECK(read_all(fd_, &ready, 1) && ready == 1, "the hwloc helper did not start");
+  }
+
+  // Ends the helper; its wait status.
+  int stop() {
+    if (pid_ < 0) return 0;
+    close(fd_);  // a live helper reads EOF and exits
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1, fd_ = -1;
+    return status;
+  }
+
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  unsigned long requests_ = 0, skipped_ = 0, starts_ = 0;
+};
+
+bool hwloc_survives(const std::string& xml, const std::string& cpus) {
+  static Helper helper;
   int status = 0;
-  waitpid(pid, &status, 0);
-  // A signal, or a sanitizer's report inside hwloc (the child then exits non-zero).
-  const bool survived = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const bool survived = helper.survives(xml, cpus, &status);
   static int skipped = 0;
   if (!survived && ++skipped <= 3)
     std::fprintf(stderr, "fuzz_topology_xml: hwloc itself fails on this input (status %d); skipped\n", status);
@@ -125,8 +266,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.policy = h.policy;
   // hwloc reads a buffer as a C string: stop at the first NUL, as an MPI_Bcast'd export would.
   if (h.cpus.empty()) xml.resize(std::min(xml.size(), xml.find('\0')));
+  if (!hwloc_survives(xml, h.cpus)) return 0;
   const MemFile file(h.cpus.empty() ? std::string() : xml);
-  if (!hwloc_survives(xml, h.cpus.empty() ? "" : file.path(), h.cpus)) return 0;
   try {
     if (h.cpus.empty())
       t = detail::inventory(detail::HwlocTopology::from_buffer(xml, "fuzz input", false), "fuzz input");

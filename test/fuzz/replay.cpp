@@ -1,6 +1,8 @@
 // A main() for a fuzz target without libFuzzer: runs its entry point once on every file named,
 // and on every file of every directory named (the seed corpus, the regressions), in name order.
 // A broken invariant or a sanitizer report aborts; mpinit::Error is handled by the target.
+// fuzz::replaying() tells a target to test every input in full (the hostlist, tasks_per_node
+// and env targets test only a share of their costliest inputs under libFuzzer: lists.hpp).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -10,11 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "fuzz.hpp"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+  fuzz::replaying() = true;
   std::vector<fs::path> files;
   for (int i = 1; i < argc; ++i) {
     fs::path p = argv[i];
