@@ -59,12 +59,17 @@ inline uint64_t printed_length(uint64_t a, uint64_t b, uint64_t width) {
 }  // namespace lists_detail
 
 /// What expand_hostlist makes of a list: whether it accepts it, how many hosts, and `work`, about
-/// how many host strings it builds before it returns or throws.
+/// how many host strings it builds before it returns or throws, plus one for every 256
+/// characters it writes into them (long names cost as much as many hosts: 2^10 hosts of 4000
+/// characters, say).
 struct HostlistModel {
   bool accepted = false;
   uint64_t hosts = 0, work = 0;
 
-  explicit HostlistModel(const std::string& list) { accepted = run(list); }
+  explicit HostlistModel(const std::string& list) {
+    accepted = run(list);
+    work += written_ / 256;
+  }
 
  private:
   bool run(const std::string& list) {
@@ -103,23 +108,26 @@ struct HostlistModel {
           const uint64_t next_chars = partial_chars * nums + num_chars * partial;
           chars += next_chars - partial_chars;
           if (chars > kMaxChars) return false;
-          partial_chars = next_chars, partial *= nums, work += partial;
+          partial_chars = next_chars, partial *= nums, work += partial, written_ += next_chars;
           i = close + 1;
         } else if (list[i] == ']' || std::isspace(static_cast<unsigned char>(list[i]))) {
           return false;
         } else {
           chars += partial, partial_chars += partial;
           if (chars > kMaxChars) return false;
+          written_ += partial;
           ++i;
         }
         any = true;
       }
       if (!any || hosts + partial > kMaxEntries) return false;
-      hosts += partial, work += partial;
+      hosts += partial, work += partial, written_ += partial_chars;
       if (i == list.size()) return true;
       if (++i == list.size()) return false;  // ends with a comma
     }
   }
+
+  uint64_t written_ = 0;  // characters written into host names
 };
 
 /// What decode_tasks_per_node makes of a string: whether it accepts it, how many nodes, and
