@@ -180,13 +180,24 @@ void add_gpus(hwloc_topology_t t, NodeTopology& node) {
   for (auto& g : node.gpus) g.physical = next[g.vendor]++;
 }
 
+// An OS device's kind as a plain number. hwloc's XML import keeps whatever number the file says
+// (osdev_type="8"), and loading a number outside the enum as hwloc_obj_osdev_type_t is undefined
+// behaviour (the topology_xml fuzzer found it), so read its bytes instead. An unknown kind is
+// not a NIC (GPUs are found by their names).
+int osdev_kind(hwloc_obj_t os) {
+  int kind = -1;
+  static_assert(sizeof kind == sizeof os->attr->osdev.type);
+  std::memcpy(&kind, &os->attr->osdev.type, sizeof kind);
+  return kind;
+}
+
 void add_nics(hwloc_topology_t t, NodeTopology& node) {
   for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
     std::vector<hwloc_obj_t> rdma, net;
     for (hwloc_obj_t os = pci->io_first_child; os; os = os->next_sibling) {
       if (os->type != HWLOC_OBJ_OS_DEVICE || !os->name) continue;
-      if (os->attr->osdev.type == HWLOC_OBJ_OSDEV_OPENFABRICS) rdma.push_back(os);
-      if (os->attr->osdev.type == HWLOC_OBJ_OSDEV_NETWORK && !virtual_interface(os->name)) net.push_back(os);
+      if (osdev_kind(os) == HWLOC_OBJ_OSDEV_OPENFABRICS) rdma.push_back(os);
+      if (osdev_kind(os) == HWLOC_OBJ_OSDEV_NETWORK && !virtual_interface(os->name)) net.push_back(os);
     }
     if (rdma.empty() && net.empty()) continue;
     Locality loc = locality(t, pci);
