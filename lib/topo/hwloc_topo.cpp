@@ -196,8 +196,9 @@ void add_nics(hwloc_topology_t t, NodeTopology& node) {
     std::vector<hwloc_obj_t> rdma, net;
     for (hwloc_obj_t os = pci->io_first_child; os; os = os->next_sibling) {
       if (os->type != HWLOC_OBJ_OS_DEVICE || !os->name) continue;
-      if (osdev_kind(os) == HWLOC_OBJ_OSDEV_OPENFABRICS) rdma.push_back(os);
-      if (osdev_kind(os) == HWLOC_OBJ_OSDEV_NETWORK && !virtual_interface(os->name)) net.push_back(os);
+      const int kind = osdev_kind(os);
+      if (kind == HWLOC_OBJ_OSDEV_OPENFABRICS) rdma.push_back(os);
+      if (kind == HWLOC_OBJ_OSDEV_NETWORK && !virtual_interface(os->name)) net.push_back(os);
     }
     if (rdma.empty() && net.empty()) continue;
     Locality loc = locality(t, pci);
