@@ -18,7 +18,7 @@ int annotate_plan(const std::string& xml_in, const std::string& cpus, int ranks,
     mpinit::NodeTopology t = xml_in.empty() ? mpinit::discover_topology() : mpinit::load_topology(xml_in, cpus);
     mpinit::PlanRequest req;
     req.local_size = ranks;
-    req.policy = mpinit::resolve_settings({}, {{"MPINIT_GPU_POLICY", policy}}).gpu_policy.value;
+    req.policy = parse_policy(policy);
     if (!visible.empty()) req.visible = {mpinit::resolve_visible(t, "--visible", visible, "")};
     mpinit::Placement plan = mpinit::plan_placement(t, req);
 

@@ -48,35 +48,35 @@ Check identity_check(const mpinit::Session& s, const CheckArgs& a) {
   std::string bad;
   // Every rank of a node has the node's host name, node rank and node count.
   std::string leader_host = id.host;
-  int len = static_cast<int>(leader_host.size()), node[2] = {id.node_rank.value, id.node_count.value};
+  int len = static_cast<int>(leader_host.size()), node[2] = {id.node_rank, id.node_count};
   MPI_Bcast(&len, 1, MPI_INT, 0, local);
   leader_host.resize(len);
   MPI_Bcast(leader_host.data(), len, MPI_CHAR, 0, local);
   MPI_Bcast(node, 2, MPI_INT, 0, local);
   if (leader_host != id.host) bad = "host " + id.host + " shares a node with " + leader_host;
-  if (node[0] != id.node_rank.value) bad = "node rank differs from its node's leader";
+  if (node[0] != id.node_rank) bad = "node rank differs from its node's leader";
   // Local sizes over the node leaders add up to the world; node ranks are 0..count-1, once each.
-  int mine[3] = {id.local_rank.value == 0 ? id.local_size.value : 0, id.local_rank.value == 0 ? 1 : 0,
-                 id.local_rank.value == 0 ? id.node_rank.value : 0};
+  int mine[3] = {id.local_rank == 0 ? id.local_size : 0, id.local_rank == 0 ? 1 : 0,
+                 id.local_rank == 0 ? id.node_rank : 0};
   int sum[3] = {};
   MPI_Allreduce(mine, sum, 3, MPI_INT, MPI_SUM, comm);
-  const int n = id.node_count.value;
-  if (sum[0] != id.size.value)
-    bad = "local sizes add up to " + std::to_string(sum[0]) + ", not the world size " + std::to_string(id.size.value);
+  const int n = id.node_count;
+  if (sum[0] != id.size)
+    bad = "local sizes add up to " + std::to_string(sum[0]) + ", not the world size " + std::to_string(id.size);
   if (sum[1] != n) bad = std::to_string(sum[1]) + " node leaders for a node count of " + std::to_string(n);
   if (sum[2] != n * (n - 1) / 2) bad = "node ranks are not 0.." + std::to_string(n - 1) + " once each";
-  if (a.expect_size && id.size.value != a.expect_size)
-    bad = "world size " + std::to_string(id.size.value) + ", expected " + std::to_string(a.expect_size);
+  if (a.expect_size && id.size != a.expect_size)
+    bad = "world size " + std::to_string(id.size) + ", expected " + std::to_string(a.expect_size);
   if (a.expect_nodes && n != a.expect_nodes)
     bad = std::to_string(n) + " node(s), expected " + std::to_string(a.expect_nodes);
   std::string fail = agreed_failure(comm, bad);
   if (!fail.empty()) return {"identity", "failed", fail};
   return {"identity", "ok",
-          fmt::format("{} ranks on {} node(s); hosts, node ranks and local sizes consistent", id.size.value, n)};
+          fmt::format("{} ranks on {} node(s); hosts, node ranks and local sizes consistent", id.size, n)};
 }
 
 Check mpi_check(const mpinit::Session& s) {
-  const int rank = s.identity().rank.value, size = s.identity().size.value;
+  const int rank = s.identity().rank, size = s.identity().size;
   long long r = rank, sum = 0;
   std::string bad;
   if (MPI_Allreduce(&r, &sum, 1, MPI_LONG_LONG, MPI_SUM, s.comm()) != MPI_SUCCESS) bad = "MPI_Allreduce failed";
@@ -141,7 +141,7 @@ int cmd_check(const CheckArgs& a, const mpinit::Flags& flags) {
     mpinit::Options opts;
     opts.flags = flags;
     auto s = mpinit::launch(opts);
-    root = s.identity().rank.value == 0;
+    root = s.identity().rank == 0;
     checks.push_back(identity_check(s, a));
     checks.push_back(mpi_check(s));
     checks.push_back(nccl_check(s));

@@ -5,9 +5,20 @@
 #include <string>
 #include <vector>
 
+#include "mpinit/enums.hpp"
+#include "mpinit/error.hpp"
 #include "mpinit/settings.hpp"
 
 namespace tool {
+
+/// --policy of plan: a GPU policy by name, or Error(invalid_setting) naming the flag and the names.
+inline mpinit::GpuPolicy parse_policy(const std::string& name) {
+  if (auto p = mpinit::parse_enum<mpinit::GpuPolicy>(name)) return *p;
+  std::string names;
+  for (const auto& row : mpinit::setting_table())
+    if (row.name == "gpu_policy") names = row.allowed;
+  throw mpinit::Error(mpinit::Errc::invalid_setting, "--policy='" + name + "' is not one of " + names);
+}
 
 struct ExecArgs {
   std::vector<std::string> argv;  // the program and its arguments, untouched

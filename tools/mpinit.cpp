@@ -16,21 +16,22 @@ using nlohmann::json;
 
 namespace {
 
-json sourced(const std::optional<mpinit::Sourced<int>>& v) {
-  if (!v) return nullptr;
-  return {{"value", v->value}, {"source", v->source}};
+json sourced(int value, const std::string& source) {
+  if (value == mpinit::kUnknown) return nullptr;
+  return {{"value", value}, {"source", source}};
 }
 
 json env_json(const mpinit::LaunchEnv& e) {
   json also = json::array();
-  for (auto l : e.also_present) also.push_back(mpinit::launcher_name(l));
-  json j = {{"launcher", mpinit::launcher_name(e.launcher)},
-            {"rank", sourced(e.rank)},
-            {"world_size", sourced(e.size)},
-            {"local_rank", sourced(e.local_rank)},
-            {"local_size", sourced(e.local_size)},
-            {"node_rank", sourced(e.node_rank)},
-            {"node_count", sourced(e.node_count)},
+  for (auto l : e.also_present) also.push_back(mpinit::to_string(l));
+  const mpinit::Sources& src = e.sources;
+  json j = {{"launcher", mpinit::to_string(e.launcher)},
+            {"rank", sourced(e.rank, src.rank)},
+            {"world_size", sourced(e.size, src.size)},
+            {"local_rank", sourced(e.local_rank, src.local_rank)},
+            {"local_size", sourced(e.local_size, src.local_size)},
+            {"node_rank", sourced(e.node_rank, src.node_rank)},
+            {"node_count", sourced(e.node_count, src.node_count)},
             {"nodes", e.nodes},
             {"also_present", also},
             {"notes", e.notes}};
@@ -40,22 +41,22 @@ json env_json(const mpinit::LaunchEnv& e) {
 }
 
 json identity_json(const mpinit::Identity& id) {
-  return {{"rank", id.rank.value},
-          {"world_size", id.size.value},
-          {"local_rank", id.local_rank.value},
-          {"local_size", id.local_size.value},
-          {"node_rank", id.node_rank.value},
-          {"node_count", id.node_count.value},
+  return {{"rank", id.rank},
+          {"world_size", id.size},
+          {"local_rank", id.local_rank},
+          {"local_size", id.local_size},
+          {"node_rank", id.node_rank},
+          {"node_count", id.node_count},
           {"host", id.host},
-          {"launcher", mpinit::launcher_name(id.launcher)},
+          {"launcher", mpinit::to_string(id.launcher)},
           {"from_mpi", id.from_mpi},
           {"sources",
-           {{"rank", id.rank.source},
-            {"world_size", id.size.source},
-            {"local_rank", id.local_rank.source},
-            {"local_size", id.local_size.source},
-            {"node_rank", id.node_rank.source},
-            {"node_count", id.node_count.source}}}};
+           {{"rank", id.sources.rank},
+            {"world_size", id.sources.size},
+            {"local_rank", id.sources.local_rank},
+            {"local_size", id.sources.local_size},
+            {"node_rank", id.sources.node_rank},
+            {"node_count", id.sources.node_count}}}};
 }
 
 int cmd_env(bool as_json) {
@@ -70,20 +71,22 @@ int cmd_env(bool as_json) {
     std::cout << env_json(e).dump(2) << "\n";
     return 0;
   }
-  auto row = [](const char* name, const std::optional<mpinit::Sourced<int>>& v) {
-    fmt::print("{:<12} {:>8}  {}\n", name, v ? std::to_string(v->value) : "-", v ? v->source : "(not given)");
+  auto row = [](const char* name, int v, const std::string& source) {
+    const bool known = v != mpinit::kUnknown;
+    fmt::print("{:<12} {:>8}  {}\n", name, known ? std::to_string(v) : "-", known ? source : "(not given)");
   };
-  fmt::print("{:<12} {}\n", "launcher", mpinit::launcher_name(e.launcher));
-  row("rank", e.rank);
-  row("world_size", e.size);
-  row("local_rank", e.local_rank);
-  row("local_size", e.local_size);
-  row("node_rank", e.node_rank);
-  row("node_count", e.node_count);
+  const mpinit::Sources& src = e.sources;
+  fmt::print("{:<12} {}\n", "launcher", mpinit::to_string(e.launcher));
+  row("rank", e.rank, src.rank);
+  row("world_size", e.size, src.size);
+  row("local_rank", e.local_rank, src.local_rank);
+  row("local_size", e.local_size, src.local_size);
+  row("node_rank", e.node_rank, src.node_rank);
+  row("node_count", e.node_count, src.node_count);
   if (!e.nodes.empty()) fmt::print("{:<12} {}\n", "nodes", fmt::join(e.nodes, ","));
   if (e.master_addr) fmt::print("{:<12} {}\n", "master_addr", e.master_addr->value);
   if (e.master_port) fmt::print("{:<12} {}\n", "master_port", e.master_port->value);
-  for (auto l : e.also_present) fmt::print("{:<12} {}\n", "also", mpinit::launcher_name(l));
+  for (auto l : e.also_present) fmt::print("{:<12} {}\n", "also", mpinit::to_string(l));
   for (const auto& n : e.notes) fmt::print("{:<12} {}\n", "note", n);
   return 0;
 }
@@ -166,7 +169,7 @@ int cmd_info(bool as_json, bool env_only, bool sources, bool settings, const mpi
     }
     // The report is opt-in O(P) at rank 0: gather one record per rank.
     MPI_Comm comm = session.comm();
-    int rank = session.identity().rank.value, size = session.identity().size.value;
+    int rank = session.identity().rank, size = session.identity().size;
     std::string text = mine.dump();
     int len = static_cast<int>(text.size());
     std::vector<int> lens(rank == 0 ? size : 0), offs(rank == 0 ? size : 0);
@@ -209,10 +212,9 @@ int cmd_plan(const std::string& file, const std::string& cpus, int ranks, const 
   try {
     if (file.empty() && !cpus.empty()) throw mpinit::Error(mpinit::Errc::invalid_setting, "--cpus needs --topology");
     mpinit::NodeTopology t = file.empty() ? mpinit::discover_topology() : mpinit::load_topology(file, cpus);
-    mpinit::EnvMap env = {{"MPINIT_GPU_POLICY", policy}};
     mpinit::PlanRequest req;
     req.local_size = ranks;
-    req.policy = mpinit::resolve_settings({}, env).gpu_policy.value;
+    req.policy = tool::parse_policy(policy);
     if (!visible.empty()) {
       req.visible = {mpinit::resolve_visible(t, "--visible", visible, "")};
       req.visible_source = "--visible";

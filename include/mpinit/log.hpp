@@ -3,14 +3,15 @@
 
 #include <string>
 
-#include "mpinit/settings.hpp"
+#include "mpinit/enums.hpp"
+#include "mpinit/export.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 /// Writes one line per message to stderr. WARN and ERROR are printed on every rank; INFO and
 /// finer only on rank 0 unless all ranks are asked for (MPINIT_LOG_RANKS=all).
-class Logger {
+class MPINIT_API Logger {
  public:
   Logger() = default;
   Logger(LogLevel level, bool all_ranks) : level_(level), all_ranks_(all_ranks) {}
@@ -36,5 +37,5 @@ class Logger {
   int local_rank_ = -1;
 };
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -11,6 +11,11 @@
 extern "C" {
 #endif
 
+/* Everything declared here is the library's C ABI (it is built with hidden visibility). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /** Result of every call that can fail. MPINIT_SUCCESS is 0. */
 typedef enum mpinit_result {
   MPINIT_SUCCESS = 0,
@@ -21,39 +26,64 @@ typedef enum mpinit_result {
   MPINIT_ERR_NOT_BUILT = 5,           /**< the feature asked for was not built in (NCCL, hwloc) */
   MPINIT_ERR_NCCL = 6,                /**< NCCL failed, timed out or reported an async error */
   MPINIT_ERR_INTERNAL = 7,            /**< a bug in mpinit */
-  MPINIT_ERR_INVALID_ARGUMENT = 8     /**< a NULL session or output pointer, or a bad config */
+  MPINIT_ERR_INVALID_ARGUMENT = 8,    /**< a NULL session or output pointer, or a bad config */
+  MPINIT_ERR_SYSTEM = 9,              /**< an OS, hwloc or CUDA call failed (binding, cudaSetDevice) */
+  MPINIT_ERR_APPLICATION = 10         /**< a failure the application reported (Session::agree) */
 } mpinit_result_t;
 
 /** "Leave this config field to the flags, the MPINIT_* environment or the default." */
 #define MPINIT_UNSET (-1)
 
+enum { MPINIT_OFF = 0, MPINIT_ON = 1 };
 enum { MPINIT_MODE_OWN = 0, MPINIT_MODE_ADOPT = 1, MPINIT_MODE_OWN_IF_NEEDED = 2, MPINIT_MODE_ENV_ONLY = 3 };
 enum { MPINIT_GPU_SPREAD = 0, MPINIT_GPU_EXCLUSIVE = 1, MPINIT_GPU_SPLIT = 2, MPINIT_GPU_NONE = 3 };
 enum { MPINIT_NCCL_OFF = 0, MPINIT_NCCL_LAZY = 1, MPINIT_NCCL_LAUNCH = 2 };
+enum { MPINIT_THREAD_SINGLE = 0, MPINIT_THREAD_FUNNELED = 1, MPINIT_THREAD_SERIALIZED = 2, MPINIT_THREAD_MULTIPLE = 3 };
+enum { MPINIT_CHECK_OFF = 0, MPINIT_CHECK_WARN = 1, MPINIT_CHECK_ERROR = 2 };
+enum { MPINIT_LOG_RANKS_ROOT = 0, MPINIT_LOG_RANKS_ALL = 1 };
 enum {
   MPINIT_LOG_NONE = 0, MPINIT_LOG_ERROR = 1, MPINIT_LOG_WARN = 2, MPINIT_LOG_INFO = 3, MPINIT_LOG_DEBUG = 4,
   MPINIT_LOG_TRACE = 5
 };
 
-/** Explicit settings (they win over flags and the environment). Start from
- * MPINIT_CONFIG_INITIALIZER: every field unset. */
+/** The config's layout version; MPINIT_CONFIG_MAGIC marks a config of version 2 or later. */
+#define MPINIT_CONFIG_VERSION 2
+#define MPINIT_CONFIG_MAGIC 0x6d70696eu /* "mpin" */
+
+/** Explicit settings (they win over flags and the environment), one field per setting. Start
+ * from MPINIT_CONFIG_INITIALIZER: every field unset. Versioned like NCCL's ncclConfig_t: the
+ * library reads the fields a client's struct has (struct_size) and defaults the others, so a
+ * client built against an older mpinit.h keeps working; new fields are only ever appended. */
 typedef struct mpinit_config {
-  int struct_size;      /**< sizeof(mpinit_config_t), for versioning */
+  int struct_size;      /**< sizeof(mpinit_config_t), as the client was compiled */
+  /* version 1 (mpinit 0.1) */
   int mode;             /**< MPINIT_MODE_* */
-  int placement;        /**< 0 off, 1 on */
-  int bind;             /**< 0 off, 1 on */
+  int placement;        /**< MPINIT_OFF, MPINIT_ON */
+  int bind;             /**< MPINIT_OFF, MPINIT_ON */
   int gpu_policy;       /**< MPINIT_GPU_* */
   int log_level;        /**< MPINIT_LOG_* */
   int nccl;             /**< MPINIT_NCCL_* */
-  int nccl_timeout_s;   /**< seconds, >= 1 */
+  int nccl_timeout_s;   /**< seconds, 1 to 86400 */
   const char* seed;     /**< "1234" or "random"; NULL: unset */
   const char* topology; /**< an hwloc XML file to plan on; NULL: this machine */
+  /* version 2 (mpinit 0.2) */
+  unsigned int magic;   /**< MPINIT_CONFIG_MAGIC */
+  int version;          /**< MPINIT_CONFIG_VERSION */
+  int thread_level;     /**< MPINIT_THREAD_* */
+  int log_ranks;        /**< MPINIT_LOG_RANKS_ROOT, MPINIT_LOG_RANKS_ALL */
+  int check;            /**< MPINIT_CHECK_* */
+  int membind;          /**< MPINIT_OFF, MPINIT_ON */
+  int oversubscribe;    /**< MPINIT_OFF, MPINIT_ON */
+  int export_net;       /**< MPINIT_OFF, MPINIT_ON */
+  int nccl_ranks_per_root; /**< >= 1 */
+  int launch_timeout_s; /**< seconds, 0 (wait for ever) to 86400 */
 } mpinit_config_t;
 
 #define MPINIT_CONFIG_INITIALIZER                                                                       \
   {                                                                                                     \
     (int)sizeof(mpinit_config_t), MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, \
-        MPINIT_UNSET, MPINIT_UNSET, NULL, NULL                                                          \
+        MPINIT_UNSET, MPINIT_UNSET, NULL, NULL, MPINIT_CONFIG_MAGIC, MPINIT_CONFIG_VERSION, MPINIT_UNSET, \
+        MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET  \
   }
 
 typedef struct mpinit_session_s* mpinit_session_t;
@@ -109,8 +139,12 @@ const char* mpinit_last_error(void);
 /** Copies mpinit_last_error() into buf (NUL-terminated, truncated to len-1); returns its full length. */
 int mpinit_last_error_copy(char* buf, int len);
 
-/** The library's version ("0.1.0"). */
+/** The library's version ("0.2.0"). */
 const char* mpinit_version(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "mpinit/export.hpp"
 #include "mpinit/features.hpp"
 
 // NCCL's opaque communicator type, as nccl.h declares it (ncclComm_t); this header does not need
@@ -16,17 +17,12 @@
 struct ncclComm;
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 using nccl_comm_t = ncclComm*;
 
 /// A unique id's 128 bytes.
 using NcclId = std::array<char, 128>;
-
-/// Which ranks of a communicator of `nranks` create unique ids: n = ceil(nranks / ranks_per_root)
-/// roots, root i at rank i * nranks / n (spread out, the first rank of each block). One root
-/// (rank 0) up to ranks_per_root ranks. Pure. Throws Error(invalid_setting) for ranks_per_root < 1.
-std::vector<int> nccl_roots(int nranks, int ranks_per_root);
 
 /// How NCCL communicators are made.
 struct NcclOptions {
@@ -34,13 +30,13 @@ struct NcclOptions {
   int ranks_per_root = 128;  ///< above this, several ids and ncclCommInitRankScalable
 };
 
-/// The roots of `comm` (nccl_roots) each create a unique id; every rank gets all of them, in
+/// The roots of `comm` (one per ranks_per_root ranks, spread over it) each create a unique id; every rank gets all of them, in
 /// root order, over MPI. Collective over comm. A root that fails makes every rank throw.
-std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root);
+MPINIT_API std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root);
 
 /// An NCCL communicator, owned: the destructor finalizes and destroys it (aborts it if it is
 /// broken); it never throws. Move-only.
-class NcclComm {
+class MPINIT_API NcclComm {
  public:
   NcclComm() = default;
   NcclComm(nccl_comm_t comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
@@ -67,11 +63,11 @@ class NcclComm {
 /// The NCCL twin of an MPI communicator: the same ranks in the same order. Collective over
 /// `comm`. Each rank must have selected its GPU first (launch() does). If a rank fails or is not
 /// ready within the timeout, every rank aborts and throws the same Error naming those ranks.
-NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options = {});
+MPINIT_API NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options = {});
 
 /// ncclCommSplit of `parent`, whose ranks are those of `parent_mpi` (collective over it);
 /// `color` NCCL_SPLIT_NOCOLOR (-1) leaves a rank out (it gets an empty NcclComm).
-NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int key, const NcclOptions& options = {});
+MPINIT_API NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int key, const NcclOptions& options = {});
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -12,6 +12,7 @@
 
 #include "mpinit/env.hpp"
 #include "mpinit/error.hpp"
+#include "mpinit/export.hpp"
 #include "mpinit/identity.hpp"
 #include "mpinit/log.hpp"
 #include "mpinit/nccl.hpp"
@@ -19,7 +20,7 @@
 #include "mpinit/topology.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 /// What launch() is asked to do. Settings left unset come from MPINIT_* variables or defaults.
 struct Options : Overrides {
@@ -42,7 +43,7 @@ struct PhaseTiming {
 
 /// A launched process. Move-only; the destructor frees what the session made (its
 /// communicators) and finalizes MPI only if the session initialized it. It never throws.
-class Session {
+class MPINIT_API Session {
  public:
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
@@ -99,7 +100,7 @@ class Session {
   /// where this rank succeeded. When any rank failed, every rank throws the same Error naming
   /// `phase`, the failing ranks, their host and the first one's cause. In env-only mode only
   /// this rank's cause counts.
-  void agree(const std::string& phase, const std::string& cause, Errc code = Errc::internal) const;
+  void agree(const std::string& phase, const std::string& cause, Errc code = Errc::application) const;
   /// ncclCommSplit of an NCCL communicator of this session whose MPI twin is `parent_mpi`.
   NcclComm& nccl_split(NcclComm& parent, MPI_Comm parent_mpi, int color, int key);
 
@@ -107,7 +108,7 @@ class Session {
 
  private:
   explicit Session(std::unique_ptr<State> s);
-  friend Session launch(int* argc, char*** argv, const Options& options);
+  friend MPINIT_API Session launch(int* argc, char*** argv, const Options& options);
   std::unique_ptr<State> s_;
 };
 
@@ -117,14 +118,14 @@ class Session {
 /// on the seeds, and (MPINIT_NCCL=launch) make the NCCL communicator. Each phase ends with all ranks agreeing on its status: when any
 /// rank failed, every rank throws the same Error naming the phase, the failing rank(s), their
 /// host and the cause. argc/argv are passed to MPI_Init_thread (may be null).
-Session launch(int* argc, char*** argv, const Options& options = {});
+MPINIT_API Session launch(int* argc, char*** argv, const Options& options = {});
 inline Session launch(const Options& options = {}) { return launch(nullptr, nullptr, options); }
 inline Session launch(int& argc, char**& argv, const Options& options = {}) {
   return launch(&argc, &argv, options);
 }
 
-/// The library's version string ("0.1.0").
-const char* version() noexcept;
+/// The library's version string ("0.2.0"); MPINIT_VERSION (features.hpp) is the one compiled against.
+MPINIT_API const char* version() noexcept;
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

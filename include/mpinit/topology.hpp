@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "mpinit/enums.hpp"
 #include "mpinit/env.hpp"
+#include "mpinit/export.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 /// A core and its processing units (hardware threads), by OS index.
 struct Core {
@@ -58,15 +60,6 @@ struct NodeTopology {
   std::string origin;       ///< "discovered", "imported from the local leader", or the file name
 };
 
-/// How GPUs are handed out to the ranks of a node.
-enum class GpuPolicy {
-  spread,     ///< one GPU per rank; more ranks than GPUs share them in contiguous blocks;
-              ///< fewer ranks than GPUs are spread over the node (the default)
-  exclusive,  ///< one GPU per rank; more ranks than GPUs is an error
-  split,      ///< the GPUs are divided among the ranks (a rank may get several)
-  none,       ///< no GPU placement (CPU sets and NICs only)
-};
-const char* to_string(GpuPolicy p) noexcept;
 
 /// Input of the planner beyond the topology.
 struct PlanRequest {
@@ -101,42 +94,38 @@ struct Placement {
 
 /// Plan every local rank's GPU(s), NIC and CPU set. Pure and deterministic.
 /// Throws Error(invalid_setting) for an impossible request (exclusive with too few GPUs).
-Placement plan_placement(const NodeTopology& topo, const PlanRequest& req);
+MPINIT_API Placement plan_placement(const NodeTopology& topo, const PlanRequest& req);
 
 /// Resolve a visible-device list (CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES
 /// value: indices, or UUIDs / unique prefixes of them) into indices of topo.gpus, in list order.
 /// Only GPUs of `vendor` ("nvidia", "amd", or "" for any) are matched. Throws
 /// Error(invalid_environment) naming the variable, the entry and the GPUs that exist.
-std::vector<int> resolve_visible(const NodeTopology& topo, const std::string& var, const std::string& value,
+MPINIT_API std::vector<int> resolve_visible(const NodeTopology& topo, const std::string& var, const std::string& value,
                                  const std::string& vendor);
 
 /// The visible-GPU list of this process from its environment: CUDA_VISIBLE_DEVICES for NVIDIA
 /// GPUs, ROCR_VISIBLE_DEVICES then HIP_VISIBLE_DEVICES for AMD. nullopt when none is set.
 /// `source` receives the variable's name.
-std::optional<std::vector<int>> visible_from_env(const NodeTopology& topo, const EnvMap& env, std::string* source);
+MPINIT_API std::optional<std::vector<int>> visible_from_env(const NodeTopology& topo, const EnvMap& env, std::string* source);
 
 /// Read an hwloc XML file into a NodeTopology. Throws Error naming the file when it cannot be read
 /// or is not a topology, and Error(not_built) when mpinit was built without hwloc.
 /// `allowed_cpus` ("0-39,80-119", empty: the file's own allowed set) restricts the CPUs the
 /// plan may use, as a cgroup or a Slurm job cpuset would.
-NodeTopology load_topology(const std::string& xml_file, const std::string& allowed_cpus = "");
+MPINIT_API NodeTopology load_topology(const std::string& xml_file, const std::string& allowed_cpus = "");
 
 /// Discover this machine's topology (what one rank per node does during launch()).
-NodeTopology discover_topology();
+MPINIT_API NodeTopology discover_topology();
 
 /// The variables that point NCCL and UCX at `nic` (pure): NCCL_IB_HCA and UCX_NET_DEVICES=<dev>:1
 /// for an RDMA device; NCCL_SOCKET_IFNAME and UCX_NET_DEVICES=<netdev> for a network interface.
-std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic);
+MPINIT_API std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic);
 
 /// "0-3,8,10-11" -> 0 1 2 3 8 10 11. Throws Error(invalid_setting) naming `what` and the value.
-std::vector<int> parse_cpus(const std::string& what, const std::string& list);
-
-/// How near a NIC is to a GPU: 0 same PCI switch, 1 same host bridge, 2 same non-I/O ancestor,
-/// 3 same NUMA node, 4 same package, 5 elsewhere. The planner picks the smallest.
-int pci_distance(const Locality& gpu, const Locality& nic);
+MPINIT_API std::vector<int> parse_cpus(const std::string& what, const std::string& list);
 
 /// "0-3,8,10-11".
-std::string format_cpus(const std::vector<int>& cpus);
+MPINIT_API std::string format_cpus(const std::vector<int>& cpus);
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -3,14 +3,17 @@
 #include "mpinit/mpinit.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <cstring>
 #include <initializer_list>
 #include <exception>
 #include <new>
 #include <string>
 
+#include "core/enum_names.hpp"
 #include "mpinit/mpinit.hpp"
-#include "mpinit/seed.hpp"
+#include "settings/rules.hpp"
 
 struct mpinit_session_s {
   mpinit::Session session;
@@ -30,6 +33,8 @@ mpinit_result_t to_result(mpinit::Errc c) {
     case mpinit::Errc::not_built: return MPINIT_ERR_NOT_BUILT;
     case mpinit::Errc::nccl: return MPINIT_ERR_NCCL;
     case mpinit::Errc::internal: return MPINIT_ERR_INTERNAL;
+    case mpinit::Errc::system: return MPINIT_ERR_SYSTEM;
+    case mpinit::Errc::application: return MPINIT_ERR_APPLICATION;
   }
   return MPINIT_ERR_INTERNAL;
 }
@@ -60,28 +65,82 @@ mpinit_result_t invalid(const char* what) noexcept {
   return MPINIT_ERR_INVALID_ARGUMENT;
 }
 
-// The config's fields become flags named after them, so that they are parsed and checked in
-// launch()'s settings phase: a bad value fails every rank alike, naming the field.
+// The C values of the public enums are their C++ values.
+static_assert(MPINIT_MODE_ENV_ONLY == static_cast<int>(mpinit::InitMode::env_only), "mode");
+static_assert(MPINIT_GPU_NONE == static_cast<int>(mpinit::GpuPolicy::none), "gpu_policy");
+static_assert(MPINIT_NCCL_LAUNCH == static_cast<int>(mpinit::NcclMode::launch), "nccl");
+static_assert(MPINIT_LOG_TRACE == static_cast<int>(mpinit::LogLevel::trace), "log_level");
+static_assert(MPINIT_THREAD_MULTIPLE == static_cast<int>(mpinit::ThreadLevel::multiple), "thread_level");
+static_assert(MPINIT_CHECK_ERROR == static_cast<int>(mpinit::CheckLevel::error), "check");
+static_assert(MPINIT_ERR_APPLICATION == static_cast<int>(mpinit::Errc::application), "result codes");
+
+// The struct of mpinit 0.1 (config version 1) ends where `magic` begins.
+constexpr int kV1Size = static_cast<int>(offsetof(mpinit_config_t, magic));
+constexpr int kVersionEnd = static_cast<int>(offsetof(mpinit_config_t, version) + sizeof(int));
+
+// "" when this library can read `c`, else why not. The same on every rank of one program, so
+// refusing cannot leave other ranks waiting.
+std::string unreadable(const mpinit_config_t& c) {
+  const std::string sizes = " (this library reads version 1 of mpinit 0.1, " + std::to_string(kV1Size) +
+                            " bytes, and version " + std::to_string(MPINIT_CONFIG_VERSION) + ", " +
+                            std::to_string(sizeof(mpinit_config_t)) + " bytes; start from MPINIT_CONFIG_INITIALIZER)";
+  if (c.struct_size == kV1Size) return "";
+  if (c.struct_size < kVersionEnd)
+    return "mpinit_launch: mpinit_config_t.struct_size=" + std::to_string(c.struct_size) +
+           " is not the size of any mpinit_config_t version" + sizes;
+  if (c.magic != MPINIT_CONFIG_MAGIC)
+    return "mpinit_launch: mpinit_config_t.magic is not MPINIT_CONFIG_MAGIC: the struct was not made from "
+           "MPINIT_CONFIG_INITIALIZER" + sizes;
+  if (c.version > MPINIT_CONFIG_VERSION)
+    return "mpinit_launch: mpinit_config_t.version=" + std::to_string(c.version) + " is newer than this library (mpinit " +
+           mpinit::version() + " reads versions 1 to " + std::to_string(MPINIT_CONFIG_VERSION) +
+           "): run the program with the mpinit it was built against, or rebuild it against this one";
+  if (c.version < 2 || c.struct_size != static_cast<int>(sizeof(mpinit_config_t)))
+    return "mpinit_launch: mpinit_config_t.version=" + std::to_string(c.version) + " with struct_size=" +
+           std::to_string(c.struct_size) + " is not a layout this library knows" + sizes;
+  return "";
+}
+
+namespace rules = mpinit::detail::rules;
+
+// One config field as a flag named after it, so that it is parsed and checked in launch()'s
+// settings phase: a bad value fails every rank alike, naming the field.
+struct ConfigFlags {
+  mpinit::Flags& flags;
+  void add(const char* var, const char* field, const std::string& value) {
+    flags.push_back({var, std::string("mpinit_config_t.") + field, value});
+  }
+  template <class E>
+  void field(const char* var, const char* name, int v, const rules::Names&, const E*) {
+    constexpr int n = static_cast<int>(std::size(mpinit::detail::EnumNames<E>::items));
+    if (v != MPINIT_UNSET) add(var, name, v >= 0 && v < n ? mpinit::detail::EnumNames<E>::items[v].second : std::to_string(v));
+  }
+  template <class Rule>
+  void field(const char* var, const char* name, int v, const Rule& rule, const bool*) {
+    if (v != MPINIT_UNSET) add(var, name, v == 0 || v == 1 ? rule.text(v == 1) : std::to_string(v));
+  }
+  void field(const char* var, const char* name, int v, const rules::Range&, const int*) {
+    if (v != MPINIT_UNSET) add(var, name, std::to_string(v));
+  }
+  template <class Rule, class T>
+  void field(const char* var, const char* name, const char* v, const Rule&, const T*) {
+    if (v) add(var, name, v);
+  }
+};
+
 mpinit::Options options(const mpinit_config_t* c, MPI_Comm comm) {
+  using namespace mpinit;  // the table names its types as mpinit's headers do
   mpinit::Options o;
   o.comm = comm;
   if (!c) return o;
-  auto add = [&](const char* var, const char* field, const std::string& value) {
-    o.flags.push_back({var, std::string("mpinit_config_t.") + field, value});
-  };
-  auto named = [&](const char* var, const char* field, int v, std::initializer_list<const char*> names) {
-    if (v == MPINIT_UNSET) return;
-    add(var, field, v >= 0 && v < static_cast<int>(names.size()) ? names.begin()[v] : std::to_string(v));
-  };
-  named("MPINIT_MODE", "mode", c->mode, {"own", "adopt", "own_if_needed", "env_only"});
-  named("MPINIT_PLACEMENT", "placement", c->placement, {"off", "on"});
-  named("MPINIT_BIND", "bind", c->bind, {"off", "on"});
-  named("MPINIT_GPU_POLICY", "gpu_policy", c->gpu_policy, {"spread", "exclusive", "split", "none"});
-  named("MPINIT_LOG_LEVEL", "log_level", c->log_level, {"none", "error", "warn", "info", "debug", "trace"});
-  named("MPINIT_NCCL", "nccl", c->nccl, {"off", "lazy", "launch"});
-  if (c->nccl_timeout_s != MPINIT_UNSET) add("MPINIT_NCCL_TIMEOUT", "nccl_timeout_s", std::to_string(c->nccl_timeout_s));
-  if (c->seed) add("MPINIT_SEED", "seed", c->seed);
-  if (c->topology) add("MPINIT_TOPOLOGY", "topology", c->topology);
+  ConfigFlags cf{o.flags};
+  // Every setting of the table is a field of the struct (a missing one does not compile); an
+  // older client's struct lacks the later fields, which stay unset.
+#define MPINIT_SETTING_CONFIG(field_, type, def, var, rule, name, doc)                       \
+  if (offsetof(mpinit_config_t, name) + sizeof(c->name) <= static_cast<size_t>(c->struct_size)) \
+    cf.field(var, #name, c->name, rules::rule, static_cast<const type*>(nullptr));
+  MPINIT_SETTINGS(MPINIT_SETTING_CONFIG)
+#undef MPINIT_SETTING_CONFIG
   return o;
 }
 
@@ -89,10 +148,10 @@ mpinit_result_t launch(int* argc, char*** argv, MPI_Comm comm, const mpinit_conf
                        mpinit_session_t* out) noexcept {
   if (!out) return invalid("mpinit_launch: session is NULL");
   *out = nullptr;
-  // The same on every rank of one program, so returning here cannot leave other ranks waiting.
-  if (config && config->struct_size != static_cast<int>(sizeof(mpinit_config_t)))
-    return invalid("mpinit_launch: mpinit_config_t.struct_size is not sizeof(mpinit_config_t) (start from "
-                   "MPINIT_CONFIG_INITIALIZER)");
+  if (config) {
+    const std::string why = unreadable(*config);
+    if (!why.empty()) return invalid(why.c_str());
+  }
   return guarded([&] {
     mpinit::Options o = options(config, comm);
     *out = new mpinit_session_s{mpinit::launch(argc, argv, o), {}};
@@ -127,12 +186,12 @@ mpinit_result_t mpinit_launch_f(MPI_Fint comm, const mpinit_config_t* config, mp
 
 void mpinit_session_destroy(mpinit_session_t s) { delete s; }  // ~Session never throws
 
-int mpinit_rank(mpinit_session_t s) { return s ? s->session.identity().rank.value : -1; }
-int mpinit_size(mpinit_session_t s) { return s ? s->session.identity().size.value : -1; }
-int mpinit_local_rank(mpinit_session_t s) { return s ? s->session.identity().local_rank.value : -1; }
-int mpinit_local_size(mpinit_session_t s) { return s ? s->session.identity().local_size.value : -1; }
-int mpinit_node_rank(mpinit_session_t s) { return s ? s->session.identity().node_rank.value : -1; }
-int mpinit_node_count(mpinit_session_t s) { return s ? s->session.identity().node_count.value : -1; }
+int mpinit_rank(mpinit_session_t s) { return s ? s->session.identity().rank : -1; }
+int mpinit_size(mpinit_session_t s) { return s ? s->session.identity().size : -1; }
+int mpinit_local_rank(mpinit_session_t s) { return s ? s->session.identity().local_rank : -1; }
+int mpinit_local_size(mpinit_session_t s) { return s ? s->session.identity().local_size : -1; }
+int mpinit_node_rank(mpinit_session_t s) { return s ? s->session.identity().node_rank : -1; }
+int mpinit_node_count(mpinit_session_t s) { return s ? s->session.identity().node_count : -1; }
 const char* mpinit_host(mpinit_session_t s) { return s ? s->session.identity().host.c_str() : ""; }
 MPI_Comm mpinit_comm(mpinit_session_t s) { return s ? s->session.comm() : MPI_COMM_NULL; }
 MPI_Fint mpinit_comm_f(mpinit_session_t s) { return MPI_Comm_c2f(mpinit_comm(s)); }
@@ -172,6 +231,8 @@ const char* mpinit_error_string(mpinit_result_t r) {
     case MPINIT_ERR_NCCL: return "NCCL error";
     case MPINIT_ERR_INTERNAL: return "internal error";
     case MPINIT_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case MPINIT_ERR_SYSTEM: return "system call failed";
+    case MPINIT_ERR_APPLICATION: return "the application reported a failure";
   }
   return "unknown result code";
 }

@@ -5,16 +5,17 @@
 #include <thread>
 
 #include "mpinit/error.hpp"
-#include "mpinit/identity.hpp"
 #include "mpinit/nccl.hpp"
 #if MPINIT_HAVE_NCCL
 #include <nccl.h>
 #endif
+#include "agree/agree.hpp"
+#include "core/system.hpp"
+#include "mpi/world.hpp"
 #include "nccl/wait.hpp"
-#include "world/world.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 #if MPINIT_HAVE_NCCL
 
@@ -31,18 +32,23 @@ double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Wait for a communicator being created; on failure or timeout, abort it. Returns "" when
-// ready, else the cause.
-std::string wait_ready(ncclComm_t& comm, const char* call, double timeout_s) {
-  int last = ncclSuccess;
-  auto result = detail::wait_for(
+// Poll `comm`'s asynchronous state until it is no longer in progress, or for `timeout_s`.
+detail::WaitResult wait_async(ncclComm_t comm, double timeout_s, int* last) {
+  return detail::wait_for(
       [&] {
         ncclResult_t st = ncclInProgress;
         ncclResult_t rc = ncclCommGetAsyncError(comm, &st);
         return static_cast<int>(rc != ncclSuccess ? rc : st);
       },
       ncclSuccess, ncclInProgress, timeout_s, seconds_now,
-      [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }, &last);
+      [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }, last);
+}
+
+// Wait for a communicator being created; on failure or timeout, abort it. Returns "" when
+// ready, else the cause.
+std::string wait_ready(ncclComm_t& comm, const char* call, double timeout_s) {
+  int last = ncclSuccess;
+  auto result = wait_async(comm, timeout_s, &last);
   if (result == detail::WaitResult::ready) return "";
   std::string why = result == detail::WaitResult::timed_out
                         ? std::string(call) + " did not finish within " + std::to_string(static_cast<int>(timeout_s)) +
@@ -58,7 +64,7 @@ void agree_or_abort(MPI_Comm comm, const char* phase, const std::string& cause, 
   detail::PhaseStatus st;
   if (!cause.empty()) st = {true, Errc::nccl, phase, cause};
   try {
-    detail::agree(comm, st, hostname());
+    detail::agree(comm, st, detail::hostname());
   } catch (...) {
     if (made) ncclCommAbort(made);
     made = nullptr;
@@ -78,7 +84,7 @@ std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root) {
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  const std::vector<int> roots = nccl_roots(size, ranks_per_root);
+  const std::vector<int> roots = detail::nccl_roots(size, ranks_per_root);
   std::vector<NcclId> ids(roots.size());
   std::string cause;
   // Each root makes its id and broadcasts it with a success flag, so a failed root never
@@ -142,14 +148,7 @@ NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int 
   } else {
     // Left out (NCCL_SPLIT_NOCOLOR): the parent reports when the split is done; never abort it here.
     int last = ncclSuccess;
-    auto result = detail::wait_for(
-        [&] {
-          ncclResult_t st = ncclInProgress;
-          ncclResult_t e = ncclCommGetAsyncError(parent.get(), &st);
-          return static_cast<int>(e != ncclSuccess ? e : st);
-        },
-        ncclSuccess, ncclInProgress, options.timeout_s, seconds_now,
-        [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }, &last);
+    auto result = wait_async(parent.get(), options.timeout_s, &last);
     if (result != detail::WaitResult::ready)
       cause = result == detail::WaitResult::timed_out ? "ncclCommSplit did not finish within the timeout"
                                                       : nccl_error("ncclCommSplit", static_cast<ncclResult_t>(last),
@@ -234,5 +233,5 @@ void NcclComm::abort() noexcept { comm_ = nullptr; }
 
 #endif
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -6,8 +6,7 @@
 #include "mpinit/nccl.hpp"
 #include "nccl/wait.hpp"
 
-namespace mpinit {
-inline namespace v1 {
+namespace mpinit::detail {
 
 std::vector<int> nccl_roots(int nranks, int ranks_per_root) {
   if (ranks_per_root < 1)
@@ -18,11 +17,6 @@ std::vector<int> nccl_roots(int nranks, int ranks_per_root) {
   for (int i = 0; i < n; ++i) roots[i] = static_cast<int>(1LL * i * nranks / n);
   return roots;
 }
-
-}  // namespace v1
-}  // namespace mpinit
-
-namespace mpinit::detail {
 
 WaitResult wait_for(const std::function<int()>& poll, int success, int in_progress, double timeout_s,
                     const std::function<double()>& now, const std::function<void()>& pause, int* last) {

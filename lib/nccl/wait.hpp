@@ -1,10 +1,16 @@
-// Waiting for a non-blocking NCCL operation, with a timeout. Separate from NCCL so that its
-// logic is tested with a fake poll where no GPU exists.
+// NCCL bootstrap logic that needs no NCCL: which ranks make unique ids, and waiting for a
+// non-blocking operation with a timeout (tested with a fake poll where no GPU exists). Internal.
 #pragma once
 
 #include <functional>
+#include <vector>
 
 namespace mpinit::detail {
+
+/// Which ranks of a communicator of `nranks` create unique ids: n = ceil(nranks / ranks_per_root)
+/// roots, root i at rank i * nranks / n (spread out, the first rank of each block). One root
+/// (rank 0) up to ranks_per_root ranks. Pure. Throws Error(invalid_setting) for ranks_per_root < 1.
+std::vector<int> nccl_roots(int nranks, int ranks_per_root);
 
 enum class WaitResult { ready, failed, timed_out };
 

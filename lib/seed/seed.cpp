@@ -1,12 +1,14 @@
+// Seeds derived from the agreed global seed (seed.hpp).
 #include "mpinit/seed.hpp"
 
 #include <cerrno>
 #include <cstdlib>
 
+#include "core/parse.hpp"
 #include "mpinit/error.hpp"
+#include "seed/mix.hpp"
 
-namespace mpinit {
-inline namespace v1 {
+namespace mpinit::detail {
 
 std::uint64_t mix64(std::uint64_t x) noexcept {
   x += 0x9e3779b97f4a7c15ull;
@@ -15,11 +17,15 @@ std::uint64_t mix64(std::uint64_t x) noexcept {
   return x ^ (x >> 31);
 }
 
+}  // namespace mpinit::detail
+
+namespace mpinit {
+inline namespace v2 {
+
 std::uint64_t derive_seed(std::uint64_t global, int rank, const std::string& stream) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a of the stream name
-  for (unsigned char c : stream) h = (h ^ c) * 1099511628211ull;
+  using detail::mix64;
   std::uint64_t s = mix64(global);
-  s = mix64(s ^ h);
+  s = mix64(s ^ detail::fnv1a(stream));
   return mix64(s ^ static_cast<std::uint64_t>(static_cast<std::uint32_t>(rank)));
 }
 
@@ -34,5 +40,5 @@ SeedSetting parse_seed(const std::string& what, const std::string& value) {
   return {false, v};
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -7,15 +7,19 @@
 #include <list>
 #include <string>
 
+#include "agree/agree.hpp"
+#include "core/failure.hpp"
+#include "core/system.hpp"
+#include "launcher/launcher.hpp"
+#include "mpi/world.hpp"
 #include "mpinit/features.hpp"
 #include "session/watchdog.hpp"
-#include "world/world.hpp"
 #if MPINIT_HAVE_HWLOC
-#include "topo/node.hpp"
+#include "node/node.hpp"
 #endif
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 struct Session::State {
   Settings settings;
@@ -71,18 +75,6 @@ void run_phase(Session::State& st, const char* phase, detail::PhaseStatus& statu
   st.timings.push_back({phase, std::chrono::duration<double>(Clock::now() - t0).count()});
 }
 
-// For messages only, where MPI cannot say: the rank a launcher variable gives, if it reads as one.
-std::string rank_from_env(const EnvMap& env) {
-  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "PALS_RANKID", "MV2_COMM_WORLD_RANK",
-                          "JSM_NAMESPACE_RANK", "PMIX_RANK", "RANK"}) {
-    auto it = env.find(var);
-    if (it != env.end() && !it->second.empty() &&
-        it->second.find_first_not_of("0123456789") == std::string::npos && it->second.size() < 10)
-      return it->second;
-  }
-  return "?";
-}
-
 // "MPINIT_LAUNCH_TIMEOUT=30", "--mpinit-launch-timeout=30", "Options::launch_timeout_s=30",
 // "MPINIT_LAUNCH_TIMEOUT=300 (the default)": the value as the user would find and change it.
 std::string setting_text(const Sourced<int>& v, const char* var, const char* option) {
@@ -93,10 +85,10 @@ std::string setting_text(const Sourced<int>& v, const char* var, const char* opt
 }
 
 std::string summary(const Identity& id) {
-  return "rank " + std::to_string(id.rank.value) + "/" + std::to_string(id.size.value) + ", local " +
-         std::to_string(id.local_rank.value) + "/" + std::to_string(id.local_size.value) + ", node " +
-         std::to_string(id.node_rank.value) + "/" + std::to_string(id.node_count.value) + ", host " + id.host +
-         ", launcher " + launcher_name(id.launcher) + (id.from_mpi ? " (MPI)" : " (environment only)");
+  return "rank " + std::to_string(id.rank) + "/" + std::to_string(id.size) + ", local " +
+         std::to_string(id.local_rank) + "/" + std::to_string(id.local_size) + ", node " +
+         std::to_string(id.node_rank) + "/" + std::to_string(id.node_count) + ", host " + id.host +
+         ", launcher " + to_string(id.launcher) + (id.from_mpi ? " (MPI)" : " (environment only)");
 }
 
 // The topology and placement phases. `local` is the node communicator (MPI_COMM_NULL in env-only
@@ -105,23 +97,16 @@ void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env,
   const Settings& s = st.settings;
   if (!s.placement.value) return;
 #if MPINIT_HAVE_HWLOC
-  auto finish = [&](detail::PhaseStatus& status) {
-    if (comm != MPI_COMM_NULL) {
-      detail::agree(comm, status, host);
-    } else if (status.failed) {
-      throw Error(status.code,
-                  "mpinit: phase '" + status.phase + "' failed: " + status.message +
-                      detail::raised_on(std::to_string(st.identity.rank.value), host),
-                  status.phase, {}, 1);
-    }
+  auto finish = [&](const detail::PhaseStatus& status) {
+    detail::agree_or_raise(comm, status, std::to_string(st.identity.rank), host);
   };
   detail::PhaseStatus topo;
   run_phase(st, "topology", topo, [&] { detail::load_node(local, s.topology_file, st.node); });
   finish(topo);
   detail::PhaseStatus plan;
   run_phase(st, "placement", plan, [&] {
-    const int lsize = std::max(1, st.identity.local_size.value);
-    const int lrank = std::max(0, st.identity.local_rank.value);
+    const int lsize = std::max(1, st.identity.local_size);
+    const int lrank = std::max(0, st.identity.local_rank);
     PlanRequest req;
     req.local_size = lsize;
     req.policy = s.gpu_policy.value;
@@ -146,7 +131,7 @@ void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env,
 void agree_seed(Session::State& st, MPI_Comm comm) {
   const SeedSetting& mine = st.settings.seed.value;
   std::uint64_t buf[2] = {mine.value, mine.random ? 1u : 0u};
-  const int rank = std::max(0, st.identity.rank.value);
+  const int rank = std::max(0, st.identity.rank);
   if (comm == MPI_COMM_NULL) {
     if (mine.random)
       throw Error(Errc::invalid_setting, st.settings.seed.source + "='random' needs MPI to agree on one value, and "
@@ -175,7 +160,7 @@ void agree_seed(Session::State& st, MPI_Comm comm) {
 Session launch(int* argc, char*** argv, const Options& options) {
   auto st = std::make_unique<Session::State>();
   const EnvMap env = options.env ? *options.env : process_env();
-  const std::string host = hostname();
+  const std::string host = detail::hostname();
   detail::PhaseStatus pre;  // the first failure before MPI is up; agreed once MPI is
 
   run_phase(*st, "settings", pre, [&] {
@@ -186,15 +171,12 @@ Session launch(int* argc, char*** argv, const Options& options) {
   st->log = Logger(st->settings.log_level.value, st->settings.log_all_ranks.value);
   if (!pre.failed)
     run_phase(*st, "environment", pre, [&] { st->env = parse_launch_env(env); });
-  if (st->env.rank) st->log.set_rank(st->env.rank->value, st->env.local_rank ? st->env.local_rank->value : -1);
+  if (st->env.rank != kUnknown) st->log.set_rank(st->env.rank, st->env.local_rank);
 
   const InitMode mode = st->settings.mode.value;
   if (mode == InitMode::env_only) {
     // No MPI to agree over: each rank reports its own failure.
-    if (pre.failed)
-      throw Error(pre.code,
-                  "mpinit: phase '" + pre.phase + "' failed: " + pre.message + detail::raised_on(rank_from_env(env), host),
-                  pre.phase, {}, 1);
+    if (pre.failed) throw detail::lone_failure(pre.code, pre.phase, pre.message, detail::rank_for_messages(env), host);
     auto t0 = Clock::now();
     st->identity = identity_from_env(st->env, host);
     st->thread_level = st->settings.thread_level.value;
@@ -202,9 +184,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
     place(*st, MPI_COMM_NULL, MPI_COMM_NULL, env, host);
     detail::PhaseStatus seed;
     run_phase(*st, "seed", seed, [&] { agree_seed(*st, MPI_COMM_NULL); });
-    if (seed.failed)
-      throw Error(seed.code, "mpinit: phase 'seed' failed: " + seed.message + detail::raised_on(rank_from_env(env), host),
-                  "seed", {}, 1);
+    if (seed.failed) throw detail::lone_failure(seed.code, "seed", seed.message, detail::rank_for_messages(env), host);
     if (st->settings.nccl.value == NcclMode::launch)
       throw Error(Errc::invalid_setting, "MPINIT_NCCL=launch needs MPI, and this session has none (env-only mode)");
   } else {
@@ -212,7 +192,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
     detail::Watchdog watchdog(st->settings.launch_timeout_s.value,
                               setting_text(st->settings.launch_timeout_s, "MPINIT_LAUNCH_TIMEOUT",
                                            "Options::launch_timeout_s"),
-                              rank_from_env(env), host);
+                              detail::rank_for_messages(env), host);
     st->watchdog = &watchdog;
     watchdog.enter("mpi");
     auto t0 = Clock::now();
@@ -222,10 +202,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
     } catch (const Error& e) {
       // No MPI to agree over (not initialized, or in a state mpinit cannot use): every rank says
       // so itself, naming the setting that asked for this mode.
-      throw Error(e.code(),
-                  "mpinit: phase 'mpi' failed: " + std::string(e.what()) + " (mode from " +
-                      st->settings.mode.source + ")" + detail::raised_on(rank_from_env(env), host),
-                  "mpi", {}, 1);
+      throw detail::lone_failure(e.code(), "mpi", std::string(e.what()) + " (mode from " + st->settings.mode.source + ")",
+                                 detail::rank_for_messages(env), host);
     }
     st->thread_level = st->mpi.provided;
     st->timings.push_back({"mpi", std::chrono::duration<double>(Clock::now() - t0).count()});
@@ -237,8 +215,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
     run_phase(*st, "identity", status, [&] {
       st->identity = detail::mpi_identity(st->mpi, host, st->log);
       st->identity.launcher = st->env.launcher;
-      st->log.set_rank(st->identity.rank.value, st->identity.local_rank.value);
-      watchdog.set_rank(st->identity.rank.value);
+      st->log.set_rank(st->identity.rank, st->identity.local_rank);
+      watchdog.set_rank(st->identity.rank);
       const CheckLevel check = st->settings.check.value;
       if (check == CheckLevel::off) return;
       std::string fatal;
@@ -278,7 +256,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
       log.debug("setting " + row.name + "=" + row.value + " (from " + row.source + ")");
     for (const auto& n : st->env.notes) log.debug("environment: " + n);
     if (st->placement) {
-      const RankPlan& p = st->placement->ranks[std::max(0, st->identity.local_rank.value)];
+      const RankPlan& p = st->placement->ranks[std::max(0, st->identity.local_rank)];
       log.debug("placement: " + p.reason + "; " + st->applied);
       for (const auto& n : st->placement->notes) log.debug("placement: " + n);
     }
@@ -307,7 +285,7 @@ bool Session::owns_mpi() const noexcept { return s_->mpi.owns_init; }
 ThreadLevel Session::thread_level() const noexcept { return s_->thread_level; }
 const Placement* Session::placement() const noexcept { return s_->placement ? &*s_->placement : nullptr; }
 const RankPlan* Session::plan() const noexcept {
-  return s_->placement ? &s_->placement->ranks[std::max(0, s_->identity.local_rank.value)] : nullptr;
+  return s_->placement ? &s_->placement->ranks[std::max(0, s_->identity.local_rank)] : nullptr;
 }
 const std::string& Session::applied() const noexcept { return s_->applied; }
 #if MPINIT_HAVE_HWLOC
@@ -320,20 +298,14 @@ bool Session::discovered_topology() const noexcept { return false; }
 const Sourced<std::uint64_t>& Session::global_seed() const noexcept { return s_->global_seed; }
 std::uint64_t Session::rank_seed() const noexcept { return s_->rank_seed; }
 std::uint64_t Session::seed_for(const std::string& stream) const {
-  return derive_seed(s_->global_seed.value, std::max(0, s_->identity.rank.value), stream);
+  return derive_seed(s_->global_seed.value, std::max(0, s_->identity.rank), stream);
 }
 std::mt19937_64& Session::rng() noexcept { return s_->rng; }
 
 void Session::agree(const std::string& phase, const std::string& cause, Errc code) const {
   detail::PhaseStatus st;
   if (!cause.empty()) st = {true, code, phase, cause};
-  if (s_->mpi.comm != MPI_COMM_NULL) {
-    detail::agree(s_->mpi.comm, st, s_->identity.host);
-  } else if (st.failed) {
-    throw Error(code, "mpinit: phase '" + phase + "' failed: " + cause +
-                          detail::raised_on(std::to_string(s_->identity.rank.value), s_->identity.host),
-                phase, {}, 1);
-  }
+  detail::agree_or_raise(s_->mpi.comm, st, std::to_string(s_->identity.rank), s_->identity.host);
 }
 
 NcclComm& Session::nccl() {
@@ -358,5 +330,5 @@ NcclComm& Session::nccl_split(NcclComm& parent, MPI_Comm parent_mpi, int color, 
 
 const char* version() noexcept { return MPINIT_VERSION_STRING; }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

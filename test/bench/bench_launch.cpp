@@ -35,8 +35,8 @@ int main(int argc, char** argv) {
   } else {
     auto s = mpinit::launch(argc, argv);
     init_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-    rank = s.identity().rank.value;
-    size = s.identity().size.value;
+    rank = s.identity().rank;
+    size = s.identity().size;
     double slowest = 0;
     MPI_Reduce(&init_us, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, s.comm());
     if (rank == 0) std::printf("BENCH launch %d %.1f\n", size, slowest);

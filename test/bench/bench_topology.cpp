@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   int total = 0;
   MPI_Reduce(&ms, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, s.comm());
   MPI_Reduce(&discovered, &total, 1, MPI_INT, MPI_SUM, 0, s.comm());
-  if (s.identity().rank.value == 0)
-    std::printf("BENCH %s %d %.2f %d\n", each ? "each" : "shared", s.identity().size.value, slowest, total);
+  if (s.identity().rank == 0)
+    std::printf("BENCH %s %d %.2f %d\n", each ? "each" : "shared", s.identity().size, slowest, total);
   return 0;
 }

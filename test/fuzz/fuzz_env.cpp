@@ -28,6 +28,12 @@ uint64_t list_work(const EnvMap& env) {
   return work;
 }
 
+// A LaunchEnv number as the optional value it stands for (kUnknown: not given).
+std::optional<Sourced<int>> given(int value, const std::string& source) {
+  if (value == kUnknown) return std::nullopt;
+  return Sourced<int>{value, source};
+}
+
 std::string show(const std::optional<Sourced<int>>& v) {
   return v ? v->source + "=" + std::to_string(v->value) : std::string("unset");
 }
@@ -84,18 +90,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(fuzz::names_one_of(err, names, "="), std::string("the error names no variable: ") + err.what());
     return 0;
   }
-  for (const auto* v : {&e.rank, &e.local_rank, &e.node_rank}) check_value(env, *v, 0);
-  for (const auto* v : {&e.size, &e.local_size, &e.node_count}) check_value(env, *v, 1);
-  check_below(e.rank, e.size, false);
-  check_below(e.local_rank, e.local_size, false);
-  check_below(e.node_rank, e.node_count, false);
-  check_below(e.local_size, e.size, true);
-  check_below(e.node_count, e.size, true);
-  check_below(e.local_rank, e.rank, true);
-  if (e.launcher == Launcher::none) FUZZ_CHECK(!e.rank && !e.size, "values without a launcher");
-  for (Launcher l : e.also_present) FUZZ_CHECK(l != e.launcher, launcher_name(l));
-  if (!e.nodes.empty() && e.node_count)
-    FUZZ_CHECK(e.nodes.size() == static_cast<size_t>(e.node_count->value), show(e.node_count));
+  const Sources& src = e.sources;
+  const auto rank = given(e.rank, src.rank), world = given(e.size, src.size),
+             local_rank = given(e.local_rank, src.local_rank), local_size = given(e.local_size, src.local_size),
+             node_rank = given(e.node_rank, src.node_rank), node_count = given(e.node_count, src.node_count);
+  for (const auto* v : {&rank, &local_rank, &node_rank}) check_value(env, *v, 0);
+  for (const auto* v : {&world, &local_size, &node_count}) check_value(env, *v, 1);
+  check_below(rank, world, false);
+  check_below(local_rank, local_size, false);
+  check_below(node_rank, node_count, false);
+  check_below(local_size, world, true);
+  check_below(node_count, world, true);
+  check_below(local_rank, rank, true);
+  if (e.launcher == Launcher::none) FUZZ_CHECK(!rank && !world, "values without a launcher");
+  for (Launcher l : e.also_present) FUZZ_CHECK(l != e.launcher, to_string(l));
+  if (!e.nodes.empty() && node_count)
+    FUZZ_CHECK(e.nodes.size() == static_cast<size_t>(e.node_count), show(node_count));
   for (const auto& n : e.nodes) FUZZ_CHECK(!n.empty(), "an empty host name");
   if (e.master_addr) FUZZ_CHECK(!e.master_addr->value.empty(), "empty MASTER_ADDR accepted");
   if (e.master_port) {

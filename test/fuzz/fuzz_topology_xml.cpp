@@ -18,7 +18,7 @@
 #include <string>
 
 #include "topo.hpp"
-#include "topo/hwloc_topo.hpp"
+#include "hw/topology.hpp"
 
 using namespace mpinit;
 

@@ -61,7 +61,7 @@ TEST(Gpu, NcclCommunicatorAllreduceIsChecked) {
   int size = 0;
   MPI_Comm_size(s.comm(), &size);
   EXPECT_EQ(c.size(), size);
-  EXPECT_EQ(c.rank(), s.identity().rank.value);
+  EXPECT_EQ(c.rank(), s.identity().rank);
   const int n = 1 << 20;
   std::vector<float> host(n);
   for (int i = 0; i < n; ++i) host[i] = static_cast<float>(i % 97) + c.rank();

@@ -9,9 +9,11 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -21,11 +23,17 @@ using nlohmann::json;
 
 namespace {
 
+std::string host_name() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
+  return buf;
+}
+
 void emit(const std::string& line) {
   std::string out = line + "\n";
   int fd = 1;
   if (const char* dir = std::getenv("LAUNCHER_PROBE_DIR")) {
-    std::string path = std::string(dir) + "/" + mpinit::hostname() + "." + std::to_string(::getpid());
+    std::string path = std::string(dir) + "/" + host_name() + "." + std::to_string(::getpid());
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) fd = 1;
   }
@@ -56,9 +64,8 @@ bool collectives_work(MPI_Comm comm) {
   return sum == static_cast<long>(size) * (size - 1) / 2;
 }
 
-json sourced(const mpinit::Sourced<int>& v) {
-  return {{"value", v.value}, {"source", v.source}};
-}
+json sourced(int value, const std::string& source) { return {{"value", value}, {"source", source}}; }
+
 
 }  // namespace
 
@@ -66,23 +73,25 @@ int main(int argc, char** argv) {
   try {
     auto s = mpinit::launch(argc, argv);
     const mpinit::Identity& id = s.identity();
-    json j = {{"host", id.host}, {"launcher", mpinit::launcher_name(id.launcher)}, {"from_mpi", id.from_mpi}};
-    const std::pair<const char*, const mpinit::Sourced<int>*> values[] = {{"rank", &id.rank},
-                                                                          {"size", &id.size},
-                                                                          {"local_rank", &id.local_rank},
-                                                                          {"local_size", &id.local_size},
-                                                                          {"node_rank", &id.node_rank},
-                                                                          {"node_count", &id.node_count}};
-    for (const auto& [name, v] : values) {
-      j[name] = v->value;
-      j["sources"][name] = v->source;
+    json j = {{"host", id.host}, {"launcher", mpinit::to_string(id.launcher)}, {"from_mpi", id.from_mpi}};
+    const mpinit::Sources& src = id.sources;
+    const std::tuple<const char*, int, const std::string*> values[] = {
+        {"rank", id.rank, &src.rank},
+        {"size", id.size, &src.size},
+        {"local_rank", id.local_rank, &src.local_rank},
+        {"local_size", id.local_size, &src.local_size},
+        {"node_rank", id.node_rank, &src.node_rank},
+        {"node_count", id.node_count, &src.node_count}};
+    for (const auto& [name, v, source] : values) {
+      j[name] = v;
+      j["sources"][name] = *source;
     }
     const mpinit::LaunchEnv& le = s.launch_env();
     json also = json::array();
-    for (auto l : le.also_present) also.push_back(mpinit::launcher_name(l));
+    for (auto l : le.also_present) also.push_back(mpinit::to_string(l));
     j["env"] = {{"nodes", le.nodes}, {"also_present", also}};
-    if (le.node_rank) j["env"]["node_rank"] = sourced(*le.node_rank);
-    if (le.local_size) j["env"]["local_size"] = sourced(*le.local_size);
+    if (le.node_rank != mpinit::kUnknown) j["env"]["node_rank"] = sourced(le.node_rank, le.sources.node_rank);
+    if (le.local_size != mpinit::kUnknown) j["env"]["local_size"] = sourced(le.local_size, le.sources.local_size);
 
     json vars = json::object();
     for (const char* v :

@@ -35,12 +35,12 @@ int main(int argc, char** argv) {
       auto s = mpinit::launch(argc, argv, opts);
       const auto& id = s.identity();
       CHECK(!s.owns_mpi());
-      CHECK(id.rank.value == hrank);
-      CHECK(id.size.value == hsize);
-      CHECK(id.rank.value == (half_id == 0 ? wrank : wrank - wsize / 2));
-      CHECK(id.local_size.value == hsize);  // one machine: the whole half is on this node
-      CHECK(id.local_rank.value == hrank);
-      CHECK(id.node_count.value == 1);
+      CHECK(id.rank == hrank);
+      CHECK(id.size == hsize);
+      CHECK(id.rank == (half_id == 0 ? wrank : wrank - wsize / 2));
+      CHECK(id.local_size == hsize);  // one machine: the whole half is on this node
+      CHECK(id.local_rank == hrank);
+      CHECK(id.node_count == 1);
       int cmp = MPI_UNEQUAL;
       MPI_Comm_compare(s.comm(), half, &cmp);
       CHECK(cmp == MPI_CONGRUENT);

@@ -9,8 +9,8 @@ int main(int argc, char** argv) {
     auto s = mpinit::launch(argc, argv);
     const auto& id = s.identity();
     std::printf("OK rank=%d size=%d local_rank=%d local_size=%d node_rank=%d node_count=%d host=%s launcher=%s owns=%d\n",
-                id.rank.value, id.size.value, id.local_rank.value, id.local_size.value, id.node_rank.value,
-                id.node_count.value, id.host.c_str(), mpinit::launcher_name(id.launcher), s.owns_mpi() ? 1 : 0);
+                id.rank, id.size, id.local_rank, id.local_size, id.node_rank,
+                id.node_count, id.host.c_str(), mpinit::to_string(id.launcher), s.owns_mpi() ? 1 : 0);
     std::fflush(stdout);
     return 0;
   } catch (const mpinit::Error& e) {

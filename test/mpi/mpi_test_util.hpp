@@ -2,10 +2,19 @@
 #pragma once
 
 #include <mpi.h>
+#include <unistd.h>
 
+#include <climits>
 #include <string>
 
 namespace mpitest {
+
+// This machine's short host name, as mpinit reports it.
+inline std::string hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
+  return buf;
+}
 
 inline int world_rank() {
   int r = 0;

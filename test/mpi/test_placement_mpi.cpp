@@ -57,9 +57,9 @@ TEST(PlacementMpi, OneDiscoveryPerNodeAndTheSamePlanEverywhere) {
   int mine = s.discovered_topology() ? 1 : 0, per_node = 0;
   MPI_Allreduce(&mine, &per_node, 1, MPI_INT, MPI_SUM, s.local_comm());
   EXPECT_EQ(per_node, 1);
-  EXPECT_EQ(s.discovered_topology(), s.identity().local_rank.value == 0);
+  EXPECT_EQ(s.discovered_topology(), s.identity().local_rank == 0);
   EXPECT_EQ(s.topology()->origin, s.discovered_topology() ? "discovered" : "imported from the local leader");
-  EXPECT_EQ(static_cast<int>(s.placement()->ranks.size()), s.identity().local_size.value);
+  EXPECT_EQ(static_cast<int>(s.placement()->ranks.size()), s.identity().local_size);
   EXPECT_TRUE(same_everywhere(describe(*s.placement()), s.local_comm()));
 }
 
@@ -85,7 +85,7 @@ TEST(PlacementMpi, ATopologyFileIsPlannedNotApplied) {
   EXPECT_EQ(s.topology()->gpus.size(), 4u);
   // The same plan as offline planning of this file for the node's ranks.
   PlanRequest req;
-  req.local_size = s.identity().local_size.value;
+  req.local_size = s.identity().local_size;
   auto offline = plan_placement(load_topology(*o.topology_file), req);
   EXPECT_EQ(describe(*s.placement()), describe(offline));
   EXPECT_EQ(s.plan()->gpus.size(), 1u);

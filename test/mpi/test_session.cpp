@@ -40,15 +40,15 @@ TEST(Session, AdoptsAnInitializedMpiAndMatchesIt) {
   const Identity& id = s.identity();
   EXPECT_FALSE(s.owns_mpi());
   EXPECT_TRUE(id.from_mpi);
-  EXPECT_EQ(id.rank.value, world_rank());
-  EXPECT_EQ(id.size.value, world_size());
-  EXPECT_EQ(id.rank.source, "MPI_Comm_rank");
-  EXPECT_EQ(id.host, hostname());
+  EXPECT_EQ(id.rank, world_rank());
+  EXPECT_EQ(id.size, world_size());
+  EXPECT_EQ(id.sources.rank, "MPI_Comm_rank");
+  EXPECT_EQ(id.host, mpitest::hostname());
   // One machine: one node, and every rank is on it.
-  EXPECT_EQ(id.node_count.value, 1);
-  EXPECT_EQ(id.node_rank.value, 0);
-  EXPECT_EQ(id.local_size.value, world_size());
-  EXPECT_EQ(id.local_rank.value, world_rank());
+  EXPECT_EQ(id.node_count, 1);
+  EXPECT_EQ(id.node_rank, 0);
+  EXPECT_EQ(id.local_size, world_size());
+  EXPECT_EQ(id.local_rank, world_rank());
   EXPECT_NE(s.comm(), MPI_COMM_NULL);
   int cmp = MPI_UNEQUAL;
   MPI_Comm_compare(s.comm(), MPI_COMM_WORLD, &cmp);
@@ -64,9 +64,9 @@ TEST(Session, AgreesWithOpenMpiEnvironment) {
   auto s = launch();
   EXPECT_EQ(s.launch_env().launcher, Launcher::openmpi);
   EXPECT_EQ(s.identity().launcher, Launcher::openmpi);
-  EXPECT_EQ(s.launch_env().rank->value, s.identity().rank.value);
-  EXPECT_EQ(s.launch_env().local_rank->value, s.identity().local_rank.value);
-  EXPECT_EQ(s.launch_env().local_size->value, s.identity().local_size.value);
+  EXPECT_EQ(s.launch_env().rank, s.identity().rank);
+  EXPECT_EQ(s.launch_env().local_rank, s.identity().local_rank);
+  EXPECT_EQ(s.launch_env().local_size, s.identity().local_size);
 }
 
 TEST(Session, PhasesRunInOrderAndAreTimed) {
@@ -102,11 +102,11 @@ TEST(Session, SubCommunicatorIdentityIsRelativeToIt) {
     int hr = 0, hs = 0;
     MPI_Comm_rank(half, &hr);
     MPI_Comm_size(half, &hs);
-    EXPECT_EQ(s.identity().rank.value, hr);
-    EXPECT_EQ(s.identity().size.value, hs);
-    EXPECT_EQ(s.identity().size.value, r % 2 == 0 ? (n + 1) / 2 : n / 2);
-    EXPECT_EQ(s.identity().local_size.value, hs);  // one node
-    EXPECT_EQ(s.identity().node_count.value, 1);
+    EXPECT_EQ(s.identity().rank, hr);
+    EXPECT_EQ(s.identity().size, hs);
+    EXPECT_EQ(s.identity().size, r % 2 == 0 ? (n + 1) / 2 : n / 2);
+    EXPECT_EQ(s.identity().local_size, hs);  // one node
+    EXPECT_EQ(s.identity().node_count, 1);
     // The caller's communicator keeps its error handler.
     MPI_Errhandler eh;
     MPI_Comm_get_errhandler(half, &eh);
@@ -143,7 +143,7 @@ TEST(ErrorAgreement, ABadSettingOnOneRankFailsEveryRankWithTheSameMessage) {
   EXPECT_EQ(e.failed_count(), 1);
   EXPECT_NE(msg.find("MPINIT_LOG_LEVEL='loud' is not one of"), std::string::npos) << msg;
   EXPECT_NE(msg.find("rank " + std::to_string(bad)), std::string::npos) << msg;
-  EXPECT_NE(msg.find(hostname()), std::string::npos) << msg;
+  EXPECT_NE(msg.find(mpitest::hostname()), std::string::npos) << msg;
   EXPECT_NE(msg.find("phase 'settings'"), std::string::npos) << msg;
 }
 
@@ -187,7 +187,7 @@ TEST(CrossCheck, AWrongLauncherSizeIsAMismatchOnEveryRank) {
   env["MPINIT_CHECK"] = "warn";
   env["MPINIT_LOG_LEVEL"] = "error";  // keep the expected warning out of the test log
   auto s = launch(with_env(env));
-  EXPECT_EQ(s.identity().size.value, world_size());
+  EXPECT_EQ(s.identity().size, world_size());
 }
 
 TEST(CrossCheck, SingletonsAreReportedAsSuch) {
@@ -205,7 +205,7 @@ TEST(CrossCheck, ASubCommunicatorIsNotComparedWithTheWorldsVariables) {
   Options o = with_env({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "1"}});
   o.comm = self_dup;
   auto s = launch(o);
-  EXPECT_EQ(s.identity().size.value, 1);
+  EXPECT_EQ(s.identity().size, 1);
   MPI_Comm_free(&self_dup);
 }
 
@@ -215,9 +215,9 @@ TEST(EnvOnly, IdentityFromTheEnvironmentAlone) {
   o.mode = InitMode::env_only;
   auto s = launch(o);
   EXPECT_FALSE(s.identity().from_mpi);
-  EXPECT_EQ(s.identity().rank.value, 3);
-  EXPECT_EQ(s.identity().rank.source, "OMPI_COMM_WORLD_RANK");
-  EXPECT_EQ(s.identity().local_size.value, 2);
+  EXPECT_EQ(s.identity().rank, 3);
+  EXPECT_EQ(s.identity().sources.rank, "OMPI_COMM_WORLD_RANK");
+  EXPECT_EQ(s.identity().local_size, 2);
   EXPECT_EQ(s.comm(), MPI_COMM_NULL);
   // A bad value fails locally (no MPI to agree over), naming the variable and the rank.
   o.env = EnvMap{{"OMPI_COMM_WORLD_RANK", "7"}, {"OMPI_COMM_WORLD_SIZE", "x"}};

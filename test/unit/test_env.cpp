@@ -1,9 +1,11 @@
 // The launcher environment layer on env maps: every launcher, the priority rules, bad input.
 #include <gtest/gtest.h>
 
+#include "core/parse.hpp"
 #include "mpinit/env.hpp"
 
 using namespace mpinit;
+using mpinit::detail::parse_int;
 
 namespace {
 
@@ -51,8 +53,8 @@ EnvMap merge(EnvMap a, const EnvMap& b) {
 TEST(LaunchEnv, NoLauncher) {
   auto e = parse_launch_env({{"HOME", "/root"}});
   EXPECT_EQ(e.launcher, Launcher::none);
-  EXPECT_FALSE(e.rank);
-  EXPECT_FALSE(e.size);
+  EXPECT_EQ(e.rank, kUnknown);
+  EXPECT_EQ(e.size, kUnknown);
   EXPECT_TRUE(e.also_present.empty());
 }
 
@@ -61,15 +63,15 @@ TEST(LaunchEnv, OpenMpi) {
   env["OMPI_MCA_orte_num_nodes"] = "4";
   auto e = parse_launch_env(env);
   EXPECT_EQ(e.launcher, Launcher::openmpi);
-  EXPECT_EQ(e.rank->value, 5);
-  EXPECT_EQ(e.rank->source, "OMPI_COMM_WORLD_RANK");
-  EXPECT_EQ(e.size->value, 8);
-  EXPECT_EQ(e.local_rank->value, 1);
-  EXPECT_EQ(e.local_size->value, 2);
-  EXPECT_EQ(e.node_count->value, 4);
-  EXPECT_EQ(e.node_count->source, "OMPI_MCA_orte_num_nodes");
+  EXPECT_EQ(e.rank, 5);
+  EXPECT_EQ(e.sources.rank, "OMPI_COMM_WORLD_RANK");
+  EXPECT_EQ(e.size, 8);
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.local_size, 2);
+  EXPECT_EQ(e.node_count, 4);
+  EXPECT_EQ(e.sources.node_count, "OMPI_MCA_orte_num_nodes");
   // OMPI_COMM_WORLD_NODE_RANK is a rank on the node, never the node index.
-  EXPECT_FALSE(e.node_rank);
+  EXPECT_EQ(e.node_rank, kUnknown);
   ASSERT_FALSE(e.notes.empty());
   EXPECT_NE(e.notes[0].find("OMPI_COMM_WORLD_NODE_RANK"), std::string::npos);
   // PMIX_RANK is there too, but Open MPI's variables describe the process.
@@ -80,17 +82,17 @@ TEST(LaunchEnv, OpenMpi) {
 TEST(LaunchEnv, SlurmStep) {
   auto e = parse_launch_env(slurm_step(6, 0, 3));
   EXPECT_EQ(e.launcher, Launcher::slurm);
-  EXPECT_EQ(e.rank->value, 6);
-  EXPECT_EQ(e.size->value, 7);
-  EXPECT_EQ(e.size->source, "SLURM_STEP_NUM_TASKS");
-  EXPECT_EQ(e.local_rank->value, 0);
-  EXPECT_EQ(e.node_rank->value, 3);
-  EXPECT_EQ(e.node_count->value, 4);
-  EXPECT_EQ(e.local_size->value, 1);  // the last node of "2(x3),1"
-  EXPECT_EQ(e.local_size->source, "SLURM_STEP_TASKS_PER_NODE");
+  EXPECT_EQ(e.rank, 6);
+  EXPECT_EQ(e.size, 7);
+  EXPECT_EQ(e.sources.size, "SLURM_STEP_NUM_TASKS");
+  EXPECT_EQ(e.local_rank, 0);
+  EXPECT_EQ(e.node_rank, 3);
+  EXPECT_EQ(e.node_count, 4);
+  EXPECT_EQ(e.local_size, 1);  // the last node of "2(x3),1"
+  EXPECT_EQ(e.sources.local_size, "SLURM_STEP_TASKS_PER_NODE");
   EXPECT_EQ(e.nodes, (std::vector<std::string>{"node001", "node007", "node008", "node009"}));
   auto mid = parse_launch_env(slurm_step(3, 1, 1));
-  EXPECT_EQ(mid.local_size->value, 2);
+  EXPECT_EQ(mid.local_size, 2);
 }
 
 TEST(LaunchEnv, SlurmStepOldNamesOnly) {
@@ -99,16 +101,16 @@ TEST(LaunchEnv, SlurmStepOldNamesOnly) {
                 {"SLURM_NODEID", "1"},  {"SLURM_NNODES", "2"}, {"SLURM_TASKS_PER_NODE", "2,1"}};
   auto e = parse_launch_env(env);
   EXPECT_EQ(e.launcher, Launcher::slurm);
-  EXPECT_EQ(e.size->source, "SLURM_NPROCS");
-  EXPECT_EQ(e.node_count->source, "SLURM_NNODES");
-  EXPECT_EQ(e.local_size->value, 1);
+  EXPECT_EQ(e.sources.size, "SLURM_NPROCS");
+  EXPECT_EQ(e.sources.node_count, "SLURM_NNODES");
+  EXPECT_EQ(e.local_size, 1);
 }
 
 TEST(LaunchEnv, SlurmBatchStepIsNotThisProcess) {
   auto e = parse_launch_env(slurm_batch());
   EXPECT_EQ(e.launcher, Launcher::none);
-  EXPECT_FALSE(e.rank);
-  EXPECT_FALSE(e.size);
+  EXPECT_EQ(e.rank, kUnknown);
+  EXPECT_EQ(e.size, kUnknown);
   ASSERT_EQ(e.also_present.size(), 1u);
   EXPECT_EQ(e.also_present[0], Launcher::slurm);
   ASSERT_FALSE(e.notes.empty());
@@ -119,9 +121,9 @@ TEST(LaunchEnv, MpirunInsideSbatchUsesOpenMpi) {
   // Every rank carries the batch step's SLURM_PROCID=0 and SLURM_NTASKS=3: they must not win.
   auto e = parse_launch_env(merge(slurm_batch(), ompi(3, 4, 1, 2)));
   EXPECT_EQ(e.launcher, Launcher::openmpi);
-  EXPECT_EQ(e.rank->value, 3);
-  EXPECT_EQ(e.size->value, 4);
-  EXPECT_EQ(e.rank->source, "OMPI_COMM_WORLD_RANK");
+  EXPECT_EQ(e.rank, 3);
+  EXPECT_EQ(e.size, 4);
+  EXPECT_EQ(e.sources.rank, "OMPI_COMM_WORLD_RANK");
   EXPECT_TRUE(e.nodes.empty());
 }
 
@@ -134,14 +136,14 @@ TEST(LaunchEnv, HydraAndIntelMpi) {
   EnvMap env = {{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}, {"PMI_FD", "6"}, {"MPI_LOCALRANKID", "1"}, {"MPI_LOCALNRANKS", "2"}};
   auto e = parse_launch_env(env);
   EXPECT_EQ(e.launcher, Launcher::hydra);
-  EXPECT_EQ(e.rank->value, 3);
-  EXPECT_EQ(e.size->source, "PMI_SIZE");
-  EXPECT_EQ(e.local_rank->source, "MPI_LOCALRANKID");
-  EXPECT_EQ(e.local_size->value, 2);
+  EXPECT_EQ(e.rank, 3);
+  EXPECT_EQ(e.sources.size, "PMI_SIZE");
+  EXPECT_EQ(e.sources.local_rank, "MPI_LOCALRANKID");
+  EXPECT_EQ(e.local_size, 2);
   // mpiexec.hydra inside an sbatch allocation: hydra's variables win over the batch step's.
   auto in_batch = parse_launch_env(merge(slurm_batch(), env));
   EXPECT_EQ(in_batch.launcher, Launcher::hydra);
-  EXPECT_EQ(in_batch.rank->value, 3);
+  EXPECT_EQ(in_batch.rank, 3);
 }
 
 TEST(LaunchEnv, CrayPals) {
@@ -149,35 +151,35 @@ TEST(LaunchEnv, CrayPals) {
                 {"PALS_NODEID", "2"},   {"PMI_RANK", "9"},      {"PMI_LOCAL_RANK", "1"},    {"PMI_LOCAL_SIZE", "4"}};
   auto e = parse_launch_env(env);
   EXPECT_EQ(e.launcher, Launcher::pals);
-  EXPECT_EQ(e.rank->value, 9);
-  EXPECT_EQ(e.size->value, 16);
-  EXPECT_EQ(e.local_rank->source, "PALS_LOCAL_RANKID");
-  EXPECT_EQ(e.node_rank->value, 2);
+  EXPECT_EQ(e.rank, 9);
+  EXPECT_EQ(e.size, 16);
+  EXPECT_EQ(e.sources.local_rank, "PALS_LOCAL_RANKID");
+  EXPECT_EQ(e.node_rank, 2);
   // Without the PALS_LOCAL_* names, PMI_LOCAL_* are used.
   env.erase("PALS_LOCAL_RANKID");
   env.erase("PALS_LOCAL_SIZE");
   auto f = parse_launch_env(env);
-  EXPECT_EQ(f.local_rank->source, "PMI_LOCAL_RANK");
-  EXPECT_EQ(f.local_size->source, "PMI_LOCAL_SIZE");
+  EXPECT_EQ(f.sources.local_rank, "PMI_LOCAL_RANK");
+  EXPECT_EQ(f.sources.local_size, "PMI_LOCAL_SIZE");
 }
 
 TEST(LaunchEnv, Mvapich2AndJsm) {
   auto m = parse_launch_env({{"MV2_COMM_WORLD_RANK", "1"}, {"MV2_COMM_WORLD_SIZE", "2"},
                              {"MV2_COMM_WORLD_LOCAL_RANK", "1"}, {"MV2_COMM_WORLD_LOCAL_SIZE", "2"}});
   EXPECT_EQ(m.launcher, Launcher::mvapich2);
-  EXPECT_EQ(m.local_size->source, "MV2_COMM_WORLD_LOCAL_SIZE");
+  EXPECT_EQ(m.sources.local_size, "MV2_COMM_WORLD_LOCAL_SIZE");
   auto j = parse_launch_env({{"JSM_NAMESPACE_RANK", "5"}, {"JSM_NAMESPACE_SIZE", "8"},
                              {"JSM_NAMESPACE_LOCAL_RANK", "1"}, {"JSM_NAMESPACE_LOCAL_SIZE", "4"}});
   EXPECT_EQ(j.launcher, Launcher::jsm);
-  EXPECT_EQ(j.rank->value, 5);
-  EXPECT_EQ(j.local_size->value, 4);
+  EXPECT_EQ(j.rank, 5);
+  EXPECT_EQ(j.local_size, 4);
 }
 
 TEST(LaunchEnv, PmixRankOnly) {
   auto e = parse_launch_env({{"PMIX_RANK", "0"}, {"PMIX_NAMESPACE", "x"}});
   EXPECT_EQ(e.launcher, Launcher::pmix);
-  EXPECT_EQ(e.rank->value, 0);
-  EXPECT_FALSE(e.size);
+  EXPECT_EQ(e.rank, 0);
+  EXPECT_EQ(e.size, kUnknown);
 }
 
 TEST(LaunchEnv, TorchrunIsInnermost) {
@@ -189,12 +191,12 @@ TEST(LaunchEnv, TorchrunIsInnermost) {
                         {"SLURM_NODEID", "1"}, {"SLURM_NNODES", "2"}};
   auto e = parse_launch_env(merge(agent_slurm, torch));
   EXPECT_EQ(e.launcher, Launcher::torchrun);
-  EXPECT_EQ(e.rank->value, 5);
-  EXPECT_EQ(e.size->value, 8);
-  EXPECT_EQ(e.local_rank->value, 1);
-  EXPECT_EQ(e.local_size->value, 4);
-  EXPECT_EQ(e.node_rank->source, "GROUP_RANK");
-  EXPECT_EQ(e.node_count->value, 2);
+  EXPECT_EQ(e.rank, 5);
+  EXPECT_EQ(e.size, 8);
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.local_size, 4);
+  EXPECT_EQ(e.sources.node_rank, "GROUP_RANK");
+  EXPECT_EQ(e.node_count, 2);
   EXPECT_EQ(e.master_addr->value, "n1");
   EXPECT_EQ(e.master_port->value, "29500");
   ASSERT_EQ(e.also_present.size(), 2u);  // slurm, and RANK/WORLD_SIZE as such
@@ -207,7 +209,7 @@ TEST(LaunchEnv, TorchVariablesWithoutTorchrunRankBelowMpi) {
   EXPECT_EQ(parse_launch_env(env).launcher, Launcher::openmpi);
   auto alone = parse_launch_env({{"RANK", "2"}, {"WORLD_SIZE", "3"}, {"NODE_RANK", "0"}});
   EXPECT_EQ(alone.launcher, Launcher::torch_env);
-  EXPECT_EQ(alone.node_rank->source, "NODE_RANK");
+  EXPECT_EQ(alone.sources.node_rank, "NODE_RANK");
 }
 
 // ---- bad input: each names the variable, its value and the rule ----

@@ -11,8 +11,10 @@
 
 #include "mpinit/error.hpp"
 #include "mpinit/topology.hpp"
+#include "placement/distance.hpp"
 
 using namespace mpinit;
+using mpinit::detail::pci_distance;
 
 namespace {
 

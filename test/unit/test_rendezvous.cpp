@@ -30,12 +30,12 @@ std::vector<std::string> split(const std::string& s) {
 
 TEST(Rendezvous, TorchrunVariables) {
   Identity id;
-  id.rank = {5, "x"};
-  id.size = {8, "x"};
-  id.local_rank = {1, "x"};
-  id.local_size = {2, "x"};
-  id.node_rank = {2, "x"};
-  id.node_count = {4, "x"};
+  id.rank = 5;
+  id.size = 8;
+  id.local_rank = 1;
+  id.local_size = 2;
+  id.node_rank = 2;
+  id.node_count = 4;
   Rendezvous rv{{"10.0.0.1", "x"}, {29500, "x"}};
   EnvMap e = torchrun_env(id, rv);
   EXPECT_EQ(e.at("RANK"), "5");
@@ -51,8 +51,8 @@ TEST(Rendezvous, TorchrunVariables) {
   e["TORCHELASTIC_RUN_ID"] = "x";
   LaunchEnv le = parse_launch_env(e);
   EXPECT_EQ(le.launcher, Launcher::torchrun);
-  EXPECT_EQ(le.rank->value, 5);
-  EXPECT_EQ(le.node_rank->value, 2);
+  EXPECT_EQ(le.rank, 5);
+  EXPECT_EQ(le.node_rank, 2);
 }
 
 TEST(Rendezvous, AddressesAndPortsAreValidated) {

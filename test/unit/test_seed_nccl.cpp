@@ -11,8 +11,11 @@
 #include "mpinit/seed.hpp"
 #include "mpinit/settings.hpp"
 #include "nccl/wait.hpp"
+#include "seed/mix.hpp"
 
 using namespace mpinit;
+using mpinit::detail::mix64;
+using mpinit::detail::nccl_roots;
 
 TEST(Seed, DerivationIsDeterministicAndDependsOnEveryInput) {
   EXPECT_EQ(derive_seed(1024, 3), derive_seed(1024, 3));

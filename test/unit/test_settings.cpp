@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "core/system.hpp"
+#include "mpinit/env.hpp"
 #include "mpinit/identity.hpp"
 #include "mpinit/log.hpp"
 #include "mpinit/settings.hpp"
@@ -86,29 +88,29 @@ TEST(Settings, DescribeListsEverySettingWithItsSource) {
 
 TEST(IdentityFromEnv, NoLauncherIsASingleton) {
   auto id = identity_from_env(parse_launch_env({}), "h");
-  EXPECT_EQ(id.rank.value, 0);
-  EXPECT_EQ(id.size.value, 1);
-  EXPECT_EQ(id.local_size.value, 1);
-  EXPECT_EQ(id.node_count.value, 1);
-  EXPECT_EQ(id.rank.source, "default (no launcher)");
+  EXPECT_EQ(id.rank, 0);
+  EXPECT_EQ(id.size, 1);
+  EXPECT_EQ(id.local_size, 1);
+  EXPECT_EQ(id.node_count, 1);
+  EXPECT_EQ(id.sources.rank, "default (no launcher)");
   EXPECT_FALSE(id.from_mpi);
   EXPECT_EQ(id.host, "h");
 }
 
 TEST(IdentityFromEnv, UnknownStaysUnknown) {
   auto id = identity_from_env(parse_launch_env({{"PMIX_RANK", "3"}}), "h");
-  EXPECT_EQ(id.rank.value, 3);
-  EXPECT_EQ(id.size.value, -1);
-  EXPECT_EQ(id.size.source, "unknown");
-  EXPECT_EQ(id.node_rank.value, -1);
+  EXPECT_EQ(id.rank, 3);
+  EXPECT_EQ(id.size, -1);
+  EXPECT_EQ(id.sources.size, "unknown");
+  EXPECT_EQ(id.node_rank, -1);
 }
 
 TEST(IdentityFromEnv, OneNodeFillsNodeAndLocal) {
   auto id = identity_from_env(parse_launch_env({{"RANK", "2"}, {"WORLD_SIZE", "3"}, {"GROUP_WORLD_SIZE", "1"}}), "h");
-  EXPECT_EQ(id.node_rank.value, 0);
-  EXPECT_EQ(id.local_rank.value, 2);
-  EXPECT_EQ(id.local_size.value, 3);
-  EXPECT_EQ(id.local_size.source, "WORLD_SIZE (one node)");
+  EXPECT_EQ(id.node_rank, 0);
+  EXPECT_EQ(id.local_rank, 2);
+  EXPECT_EQ(id.local_size, 3);
+  EXPECT_EQ(id.sources.local_size, "WORLD_SIZE (one node)");
 }
 
 TEST(IdentityFromEnv, SlurmStep) {
@@ -116,10 +118,10 @@ TEST(IdentityFromEnv, SlurmStep) {
                 {"SLURM_NODEID", "1"},  {"SLURM_NNODES", "2"}, {"SLURM_STEP_TASKS_PER_NODE", "2,1"}};
   auto id = identity_from_env(parse_launch_env(env), "n2");
   EXPECT_EQ(id.launcher, Launcher::slurm);
-  EXPECT_EQ(id.rank.value, 2);
-  EXPECT_EQ(id.local_size.value, 1);
-  EXPECT_EQ(id.node_rank.value, 1);
-  EXPECT_EQ(id.node_rank.source, "SLURM_NODEID");
+  EXPECT_EQ(id.rank, 2);
+  EXPECT_EQ(id.local_size, 1);
+  EXPECT_EQ(id.node_rank, 1);
+  EXPECT_EQ(id.sources.node_rank, "SLURM_NODEID");
 }
 
 TEST(Logger, PrefixAndRankFilter) {
@@ -127,7 +129,7 @@ TEST(Logger, PrefixAndRankFilter) {
   EXPECT_TRUE(log.enabled(LogLevel::info));  // rank not known yet: printed
   log.set_rank(3, 1);
   EXPECT_EQ(log.prefix(LogLevel::warn),
-            hostname() + ":" + std::to_string(getpid()) + " [rank 3/1] mpinit WARN ");
+            detail::hostname() + ":" + std::to_string(getpid()) + " [rank 3/1] mpinit WARN ");
   EXPECT_TRUE(log.enabled(LogLevel::warn));    // warnings on every rank
   EXPECT_FALSE(log.enabled(LogLevel::info));   // INFO on rank 0 only
   EXPECT_FALSE(log.enabled(LogLevel::debug));  // above the level

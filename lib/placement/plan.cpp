@@ -1,183 +1,19 @@
-// The placement planner: pure functions over a NodeTopology.
+// The placement planner: pure functions over a NodeTopology, in three phases (GPUs, CPU sets,
+// NICs); the codecs it uses live beside it (cpulist.cpp, visible.cpp, netvars.cpp).
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <set>
-#include <tuple>
-#include <iterator>
 #include <string>
+#include <tuple>
 
 #include "mpinit/error.hpp"
 #include "mpinit/topology.hpp"
+#include "placement/distance.hpp"
 
 namespace mpinit {
-inline namespace v1 {
-
-const char* to_string(GpuPolicy p) noexcept {
-  switch (p) {
-    case GpuPolicy::spread: return "spread";
-    case GpuPolicy::exclusive: return "exclusive";
-    case GpuPolicy::split: return "split";
-    case GpuPolicy::none: return "none";
-  }
-  return "?";
-}
-
-std::string format_cpus(const std::vector<int>& cpus) {
-  std::vector<int> v(cpus);
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  std::string out;
-  for (size_t i = 0; i < v.size();) {
-    size_t j = i;
-    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
-    if (!out.empty()) out += ",";
-    out += std::to_string(v[i]);
-    if (j > i) out += "-" + std::to_string(v[j]);
-    i = j + 1;
-  }
-  return out;
-}
-
-namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string gpu_names(const NodeTopology& topo, const std::string& vendor) {
-  std::string s;
-  for (const auto& g : topo.gpus)
-    if (vendor.empty() || g.vendor == vendor)
-      s += (s.empty() ? "" : ", ") + std::to_string(g.physical) + " (" + g.name + ")";
-  return s.empty() ? "none" : s;
-}
-
-}  // namespace
-
-std::vector<int> resolve_visible(const NodeTopology& topo, const std::string& var, const std::string& value,
-                                 const std::string& vendor) {
-  std::vector<int> out;
-  if (value.empty()) return out;  // an empty list hides every GPU
-  size_t pos = 0;
-  while (true) {
-    size_t comma = value.find(',', pos);
-    std::string item = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    const std::string head = var + "='" + value + "': entry '" + item + "' ";
-    if (item.empty()) throw Error(Errc::invalid_environment, head + "is empty");
-    int found = -1;
-    if (item.find_first_not_of("0123456789") == std::string::npos) {
-      int idx = parse_int(var, item, 0, 1 << 20);
-      for (size_t g = 0; g < topo.gpus.size(); ++g)
-        if ((vendor.empty() || topo.gpus[g].vendor == vendor) && topo.gpus[g].physical == idx) found = static_cast<int>(g);
-      if (found < 0)
-        throw Error(Errc::invalid_environment,
-                    head + "names a GPU that does not exist on this node (GPUs: " + gpu_names(topo, vendor) + ")");
-    } else {
-      // A UUID or a unique prefix of one ("GPU-8932f937", "MIG-..." is not a whole GPU).
-      const std::string want = lower(item);
-      int matches = 0;
-      for (size_t g = 0; g < topo.gpus.size(); ++g) {
-        std::string uuid = lower(topo.gpus[g].uuid);
-        if (uuid.empty() || (!vendor.empty() && topo.gpus[g].vendor != vendor)) continue;
-        if (uuid.rfind(want, 0) == 0 || ("gpu-" + uuid).rfind(want, 0) == 0) {
-          found = static_cast<int>(g);
-          ++matches;
-        }
-      }
-      if (matches > 1) throw Error(Errc::invalid_environment, head + "matches more than one GPU's UUID");
-      if (found < 0)
-        throw Error(Errc::invalid_environment,
-                    head + "is not an index and matches no GPU UUID the topology reports (GPUs: " +
-                        gpu_names(topo, vendor) + ")");
-    }
-    if (std::find(out.begin(), out.end(), found) != out.end())
-      throw Error(Errc::invalid_environment, head + "names a GPU listed before it");
-    out.push_back(found);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
-
-std::optional<std::vector<int>> visible_from_env(const NodeTopology& topo, const EnvMap& env, std::string* source) {
-  struct Var {
-    const char* name;
-    const char* vendor;
-  };
-  std::optional<std::vector<int>> nvidia, amd;
-  std::string src;
-  for (Var v : {Var{"CUDA_VISIBLE_DEVICES", "nvidia"}, Var{"ROCR_VISIBLE_DEVICES", "amd"}, Var{"HIP_VISIBLE_DEVICES", "amd"}}) {
-    auto it = env.find(v.name);
-    if (it == env.end()) continue;
-    auto& slot = std::string(v.vendor) == "nvidia" ? nvidia : amd;
-    if (slot) continue;  // ROCR_VISIBLE_DEVICES before HIP_VISIBLE_DEVICES
-    bool any = std::any_of(topo.gpus.begin(), topo.gpus.end(), [&](const Gpu& g) { return g.vendor == v.vendor; });
-    if (!any) continue;  // a variable for GPUs this node does not have
-    slot = resolve_visible(topo, v.name, it->second, v.vendor);
-    src += (src.empty() ? "" : "+") + std::string(v.name);
-  }
-  if (!nvidia && !amd) return std::nullopt;
-  std::vector<int> out;
-  if (nvidia) out = *nvidia;
-  if (amd) out.insert(out.end(), amd->begin(), amd->end());
-  if (source) *source = src;
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic) {
-  const bool rdma = nic.kind == "infiniband" || nic.kind == "roce" || nic.kind == "efa" || nic.kind == "omnipath" ||
-                    nic.kind == "rdma";
-  if (rdma) {
-    // NCCL's "=" prefix asks for this exact device, not every device starting with the name.
-    return {{"NCCL_IB_HCA", "=" + nic.name + ":1"}, {"UCX_NET_DEVICES", nic.name + ":1"}};
-  }
-  return {{"NCCL_SOCKET_IFNAME", "=" + nic.name}, {"UCX_NET_DEVICES", nic.name}};
-}
-
-std::vector<int> parse_cpus(const std::string& what, const std::string& list) {
-  constexpr int kMaxCpu = 65535;  // above any kernel's NR_CPUS: a typo, not a machine
-  std::vector<int> out;
-  std::vector<std::pair<int, int>> ranges;
-  size_t pos = 0;
-  auto bad = [&](const std::string& why) {
-    return Error(Errc::invalid_setting, what + "='" + list + "' is not a CPU list like 0-3,8: " + why);
-  };
-  if (list.empty()) throw bad("it is empty");
-  while (true) {
-    size_t comma = list.find(',', pos);
-    std::string item = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    size_t dash = item.find('-');
-    std::string a = item.substr(0, dash), b = dash == std::string::npos ? a : item.substr(dash + 1);
-    for (const auto& x : {a, b})
-      if (x.empty() || x.size() > 7 || x.find_first_not_of("0123456789") != std::string::npos)
-        throw bad("'" + item + "' is not a number or a range");
-    int lo = std::stoi(a), hi = std::stoi(b);
-    if (lo > hi) throw bad("range '" + item + "' runs backwards");
-    if (hi > kMaxCpu) throw bad("CPU " + b + " is above " + std::to_string(kMaxCpu));
-    ranges.push_back({lo, hi});
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  // Sorted and without repeats, in time bounded by kMaxCpu however the ranges overlap.
-  std::sort(ranges.begin(), ranges.end());
-  for (const auto& [lo, hi] : ranges)
-    for (int c = out.empty() ? lo : std::max(lo, out.back() + 1); c <= hi; ++c) out.push_back(c);
-  return out;
-}
-
-int pci_distance(const Locality& a, const Locality& b) {
-  size_t common = 0;
-  while (common < a.bridges.size() && common < b.bridges.size() && a.bridges[common] == b.bridges[common]) ++common;
-  if (common >= 2) return 0;
-  if (common == 1) return 1;
-  if (a.ancestor == b.ancestor) return 2;
-  for (int n : a.numa)
-    if (std::find(b.numa.begin(), b.numa.end(), n) != b.numa.end()) return 3;
-  if (a.package >= 0 && a.package == b.package) return 4;
-  return 5;
-}
+inline namespace v2 {
 
 namespace {
 
@@ -230,24 +66,9 @@ std::pair<int, int> block(int i, int count, int n) {
   return {k, k + 1};
 }
 
-}  // namespace
-
-Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
-  const int R = req.local_size;
-  if (R < 1) throw Error(Errc::invalid_setting, "cannot plan for " + std::to_string(R) + " local ranks");
-  if (topo.cores.empty()) throw Error(Errc::invalid_setting, "the topology (" + topo.origin + ") has no usable core");
-  if (!req.visible.empty() && req.visible.size() != 1 && static_cast<int>(req.visible.size()) != R)
-    throw Error(Errc::internal, "visible GPU lists: " + std::to_string(req.visible.size()) + " for " +
-                                    std::to_string(R) + " ranks");
-  if (!req.oversubscribe && static_cast<int>(topo.cores.size()) < R)
-    throw Error(Errc::invalid_setting, std::to_string(R) + " local ranks but the CPUs this process may use (" +
-                                           topo.origin + ") hold only " + std::to_string(topo.cores.size()) +
-                                           " cores, and MPINIT_OVERSUBSCRIBE=off forbids sharing them");
-  Placement out;
-  out.ranks.resize(R);
-  for (int r = 0; r < R; ++r) out.ranks[r].local_rank = r;
-
-  // ---- GPUs: ranks with the same visible list form a group; a group's ranks share its GPUs. ----
+// GPUs: ranks with the same visible list form a group; a group's ranks share its GPUs.
+void plan_gpus(const NodeTopology& topo, const PlanRequest& req, Placement& out) {
+  const int R = static_cast<int>(out.ranks.size());
   // With no visible list, a GPU's ordinal is its physical index (what the runtime numbers it).
   std::vector<int> all(topo.gpus.size());
   std::iota(all.begin(), all.end(), 0);
@@ -310,7 +131,12 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
     }
   }
 
-  // ---- CPU sets: a domain's cores are divided among the ranks placed in it, in whole cores. ----
+}
+
+// CPU sets: a domain's cores are divided among the ranks placed in it, in whole cores. Returns
+// each rank's domain (its cores), where the NIC phase looks for the nearest NIC.
+std::vector<std::vector<int>> plan_cpus(const NodeTopology& topo, Placement& out) {
+  const int R = static_cast<int>(out.ranks.size());
   // A rank's domain is its first GPU's non-I/O ancestor; without a GPU, ranks are spread over
   // NUMA nodes in blocks proportional to their cores.
   std::map<std::string, std::vector<int>> domain_ranks;  // domain key -> ranks, in rank order
@@ -443,7 +269,14 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
     }
   }
 
-  // ---- NICs: fabric NICs if any, else the fastest Ethernet; nearest first, then least used. ----
+  std::vector<std::vector<int>> domain_of(R);
+  for (int r = 0; r < R; ++r) domain_of[r] = domain_cores[key_of[r]];
+  return domain_of;
+}
+
+// NICs: fabric NICs if any, else the fastest Ethernet; nearest first, then least used.
+void plan_nics(const NodeTopology& topo, const std::vector<std::vector<int>>& domain_of, Placement& out) {
+  const int R = static_cast<int>(out.ranks.size());
   std::vector<int> pool;
   bool any_fabric = std::any_of(topo.nics.begin(), topo.nics.end(), [](const Nic& n) { return n.fabric; });
   double fastest = 0;
@@ -456,12 +289,11 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
   for (int r = 0; r < R; ++r) {
     RankPlan& p = out.ranks[r];
     if (pool.empty()) break;
-    std::vector<int> my_cores;
-    for (int c : domain_cores[key_of[r]]) my_cores.push_back(c);
+    const std::vector<int>& my_cores = domain_of[r];
     int best = -1, best_d = 99;
     for (int i : pool) {
       int d = p.gpus.empty() ? cpu_distance(topo, my_cores, topo.nics[i].loc)
-                             : pci_distance(topo.gpus[p.gpus[0]].loc, topo.nics[i].loc);
+                             : detail::pci_distance(topo.gpus[p.gpus[0]].loc, topo.nics[i].loc);
       bool better = best < 0 || d < best_d || (d == best_d && used[i] < used[best]) ||
                     (d == best_d && used[i] == used[best] && topo.nics[i].link_gbps > topo.nics[best].link_gbps);
       if (better) best = i, best_d = d;
@@ -471,6 +303,27 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
     p.reason += "; NIC " + topo.nics[best].name + " " +
                 distance_words(best_d, !p.gpus.empty(), p.gpus.empty() ? "" : topo.gpus[p.gpus[0]].loc.ancestor_type);
   }
+}
+
+}  // namespace
+
+Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
+  const int R = req.local_size;
+  if (R < 1) throw Error(Errc::invalid_setting, "cannot plan for " + std::to_string(R) + " local ranks");
+  if (topo.cores.empty()) throw Error(Errc::invalid_setting, "the topology (" + topo.origin + ") has no usable core");
+  if (!req.visible.empty() && req.visible.size() != 1 && static_cast<int>(req.visible.size()) != R)
+    throw Error(Errc::internal, "visible GPU lists: " + std::to_string(req.visible.size()) + " for " +
+                                    std::to_string(R) + " ranks");
+  if (!req.oversubscribe && static_cast<int>(topo.cores.size()) < R)
+    throw Error(Errc::invalid_setting, std::to_string(R) + " local ranks but the CPUs this process may use (" +
+                                           topo.origin + ") hold only " + std::to_string(topo.cores.size()) +
+                                           " cores, and MPINIT_OVERSUBSCRIBE=off forbids sharing them");
+  Placement out;
+  out.ranks.resize(R);
+  for (int r = 0; r < R; ++r) out.ranks[r].local_rank = r;
+
+  plan_gpus(topo, req, out);
+  plan_nics(topo, plan_cpus(topo, out), out);
   for (auto& p : out.ranks)
     if (!p.gpus.empty()) {
       const Gpu& g = topo.gpus[p.gpus[0]];
@@ -479,5 +332,5 @@ Placement plan_placement(const NodeTopology& topo, const PlanRequest& req) {
   return out;
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -3,11 +3,11 @@
 #include "mpinit/features.hpp"
 #include "mpinit/topology.hpp"
 #if MPINIT_HAVE_HWLOC
-#include "topo/hwloc_topo.hpp"
+#include "hw/topology.hpp"
 #endif
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 NodeTopology load_topology(const std::string& xml_file, const std::string& allowed_cpus) {
 #if MPINIT_HAVE_HWLOC
@@ -27,5 +27,5 @@ NodeTopology discover_topology() {
 #endif
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -17,10 +17,11 @@
 
 #include "mpinit/error.hpp"
 #include "mpinit/session.hpp"
-#include "world/world.hpp"
+#include "agree/agree.hpp"
+#include "mpi/world.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 void validate_master_addr(const std::string& what, const std::string& addr) {
   unsigned char buf[sizeof(in6_addr)];
@@ -43,15 +44,15 @@ int parse_port(const std::string& what, const std::string& value) {
 
 EnvMap torchrun_env(const Identity& id, const Rendezvous& rv) {
   auto s = [](int v) { return std::to_string(v); };
-  return {{"RANK", s(id.rank.value)},
-          {"WORLD_SIZE", s(id.size.value)},
-          {"LOCAL_RANK", s(id.local_rank.value)},
-          {"LOCAL_WORLD_SIZE", s(id.local_size.value)},
-          {"NODE_RANK", s(id.node_rank.value)},
-          {"GROUP_RANK", s(id.node_rank.value)},
-          {"GROUP_WORLD_SIZE", s(id.node_count.value)},
-          {"ROLE_RANK", s(id.rank.value)},
-          {"ROLE_WORLD_SIZE", s(id.size.value)},
+  return {{"RANK", s(id.rank)},
+          {"WORLD_SIZE", s(id.size)},
+          {"LOCAL_RANK", s(id.local_rank)},
+          {"LOCAL_WORLD_SIZE", s(id.local_size)},
+          {"NODE_RANK", s(id.node_rank)},
+          {"GROUP_RANK", s(id.node_rank)},
+          {"GROUP_WORLD_SIZE", s(id.node_count)},
+          {"ROLE_RANK", s(id.rank)},
+          {"ROLE_WORLD_SIZE", s(id.size)},
           {"ROLE_NAME", "default"},
           {"MASTER_ADDR", rv.addr.value},
           {"MASTER_PORT", s(rv.port.value)}};
@@ -154,7 +155,7 @@ Sourced<std::string> reachable_address(const std::string& host) {
 // A TCP port free on this host now (the kernel picks it; the socket is closed at once).
 int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error(Errc::internal, std::string("socket() for a free port failed: ") + std::strerror(errno));
+  if (fd < 0) throw Error(Errc::system, std::string("socket() for a free port failed: ") + std::strerror(errno));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -163,7 +164,7 @@ int free_port() {
   if (rc == 0) rc = getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   int err = errno;
   close(fd);
-  if (rc != 0) throw Error(Errc::internal, std::string("finding a free TCP port failed: ") + std::strerror(err));
+  if (rc != 0) throw Error(Errc::system, std::string("finding a free TCP port failed: ") + std::strerror(err));
   return ntohs(a.sin_port);
 }
 
@@ -183,7 +184,7 @@ Rendezvous choose(const Session& s, const std::optional<std::string>& addr, cons
     validate_master_addr("MASTER_ADDR", *v);
     rv.addr = {*v, "MASTER_ADDR"};
   } else if (id.from_mpi) {
-    rv.addr = id.node_count.value == 1 ? Sourced<std::string>{"127.0.0.1", "one node: loopback"}
+    rv.addr = id.node_count == 1 ? Sourced<std::string>{"127.0.0.1", "one node: loopback"}
                                         : reachable_address(id.host);
   } else if (!s.launch_env().nodes.empty()) {
     rv.addr = {s.launch_env().nodes.front(), "first node of the Slurm step"};
@@ -218,7 +219,7 @@ Rendezvous agree_rendezvous(const Session& s, const std::optional<std::string>& 
 
   detail::PhaseStatus st;
   Rendezvous rv;
-  if (id.rank.value == 0) {
+  if (id.rank == 0) {
     try {
       rv = choose(s, addr, port, env);
     } catch (const Error& e) {
@@ -241,5 +242,5 @@ Rendezvous agree_rendezvous(const Session& s, const std::optional<std::string>& 
   return rv;
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -1,4 +1,4 @@
-#include "topo/node.hpp"
+#include "node/node.hpp"
 
 #include <stdlib.h>
 
@@ -6,8 +6,9 @@
 
 #include "mpinit/error.hpp"
 #include "mpinit/features.hpp"
-#include "topo/hwloc_topo.hpp"
-#include "world/world.hpp"
+#include "hw/topology.hpp"
+#include "agree/agree.hpp"
+#include "mpi/world.hpp"
 
 #if MPINIT_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -126,7 +127,7 @@ std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings
       cudaError_t rc = cudaDeviceGetByPCIBusId(&dev, g.loc.busid.c_str());
       if (rc == cudaSuccess) rc = cudaSetDevice(dev);
       if (rc != cudaSuccess)
-        throw Error(Errc::internal, "cudaSetDevice for GPU " + g.name + " (" + g.loc.busid +
+        throw Error(Errc::system, "cudaSetDevice for GPU " + g.name + " (" + g.loc.busid +
                                         ") failed: " + cudaGetErrorString(rc));
       done += (done.empty() ? "" : "; ") + std::string("cudaSetDevice(") + std::to_string(dev) + ") = " + g.loc.busid;
     }

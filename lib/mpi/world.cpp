@@ -1,9 +1,11 @@
-#include "world/world.hpp"
+#include "mpi/world.hpp"
 
 #include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <string>
+
+#include "core/parse.hpp"
 
 namespace mpinit::detail {
 namespace {
@@ -22,28 +24,6 @@ ThreadLevel from_mpi(int t) {
   if (t >= MPI_THREAD_SERIALIZED) return ThreadLevel::serialized;
   if (t >= MPI_THREAD_FUNNELED) return ThreadLevel::funneled;
   return ThreadLevel::single;
-}
-
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-// The agreement buffer: [failed count, lowest failing ranks (INT_MAX = none)...].
-constexpr int kListed = 8;
-constexpr int kAgreeLen = 1 + kListed;
-
-void merge_failures(void* in, void* inout, int* len, MPI_Datatype*) {
-  auto* a = static_cast<int*>(in);
-  auto* b = static_cast<int*>(inout);
-  for (int off = 0; off + kAgreeLen <= *len; off += kAgreeLen) {
-    int merged[kListed];
-    int i = 1, j = 1;
-    for (int k = 0; k < kListed; ++k) merged[k] = a[off + i] <= b[off + j] ? a[off + i++] : b[off + j++];
-    b[off] += a[off];
-    std::copy(merged, merged + kListed, b + off + 1);
-  }
 }
 
 }  // namespace
@@ -117,8 +97,8 @@ Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log) 
   int rank = 0, size = 0;
   check_mpi(MPI_Comm_rank(st.comm, &rank), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(st.comm, &size), "MPI_Comm_size");
-  id.rank = {rank, "MPI_Comm_rank"};
-  id.size = {size, "MPI_Comm_size"};
+  id.rank = rank, id.sources.rank = "MPI_Comm_rank";
+  id.size = size, id.sources.size = "MPI_Comm_size";
 
 #ifdef OMPI_COMM_TYPE_NODE
   // Open MPI: the whole node, whatever SHARED means on this build.
@@ -133,8 +113,8 @@ Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log) 
   int lrank = 0, lsize = 0;
   MPI_Comm_rank(st.local, &lrank);
   MPI_Comm_size(st.local, &lsize);
-  id.local_rank = {lrank, split};
-  id.local_size = {lsize, split};
+  id.local_rank = lrank, id.sources.local_rank = split;
+  id.local_size = lsize, id.sources.local_size = split;
 
   // Every rank of the node communicator should have the same host name.
   std::uint64_t h = fnv1a(host), mm[2] = {h, ~h};
@@ -149,8 +129,8 @@ Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log) 
   if (rank == 0) before = 0;  // Exscan leaves rank 0's result undefined
   check_mpi(MPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, st.comm), "MPI_Allreduce");
   check_mpi(MPI_Bcast(&before, 1, MPI_INT, 0, st.local), "MPI_Bcast(local)");
-  id.node_rank = {before, "MPI_Exscan(node leaders)"};
-  id.node_count = {nodes, "MPI_Allreduce(node leaders)"};
+  id.node_rank = before, id.sources.node_rank = "MPI_Exscan(node leaders)";
+  id.node_count = nodes, id.sources.node_count = "MPI_Allreduce(node leaders)";
   return id;
 }
 
@@ -169,74 +149,33 @@ constexpr const char* kStartHint = "A binary must be started by its own MPI's la
 std::vector<Disagreement> cross_check(const Identity& mpi, const LaunchEnv& env, bool is_world) {
   std::vector<Disagreement> out;
   if (!is_world) return out;
-  auto cmp = [&](const std::optional<Sourced<int>>& e, const Sourced<int>& m, const char* what, bool fatal,
+  const Sources& es = env.sources;
+  const Sources& ms = mpi.sources;
+  auto cmp = [&](int e, const std::string& e_src, int m, const std::string& m_src, const char* what, bool fatal,
                  const std::string& hint = "") {
-    if (e && e->value != m.value)
-      out.push_back({std::string(what) + ": " + e->source + "=" + std::to_string(e->value) + " but " + m.source +
-                         "=" + std::to_string(m.value) + hint,
+    if (e != kUnknown && e != m)
+      out.push_back({std::string(what) + ": " + e_src + "=" + std::to_string(e) + " but " + m_src + "=" +
+                         std::to_string(m) + hint,
                      fatal});
   };
-  if (env.size && env.size->value > 1 && mpi.size.value == 1) {
-    out.push_back({"MPI sees a world of 1 process but " + env.size->source + "=" + std::to_string(env.size->value) +
-                       (env.rank ? " (and " + env.rank->source + "=" + std::to_string(env.rank->value) + ")" : "") +
-                       ": every process is a singleton (rank 0 of 1). The launcher (" + launcher_name(env.launcher) +
+  if (env.size != kUnknown && env.size > 1 && mpi.size == 1) {
+    out.push_back({"MPI sees a world of 1 process but " + es.size + "=" + std::to_string(env.size) +
+                       (env.rank != kUnknown ? " (and " + es.rank + "=" + std::to_string(env.rank) + ")" : "") +
+                       ": every process is a singleton (rank 0 of 1). The launcher (" + to_string(env.launcher) +
                        ") started the processes but MPI did not connect them: this program's MPI does not speak "
                        "that launcher's process-management interface. " + kStartHint,
                    true});
     return out;
   }
-  cmp(env.size, mpi.size, "world size", true);
-  cmp(env.rank, mpi.rank, "rank", true);
-  cmp(env.local_size, mpi.local_size, "ranks on this node", true,
-      env.local_size && env.local_size->value > mpi.local_size.value
-          ? " (MPI's node split covers only part of the node, e.g. a NUMA domain)"
-          : "");
-  cmp(env.local_rank, mpi.local_rank, "local rank", true);
-  cmp(env.node_count, mpi.node_count, "node count", true);
+  cmp(env.size, es.size, mpi.size, ms.size, "world size", true);
+  cmp(env.rank, es.rank, mpi.rank, ms.rank, "rank", true);
+  cmp(env.local_size, es.local_size, mpi.local_size, ms.local_size, "ranks on this node", true,
+      env.local_size > mpi.local_size ? " (MPI's node split covers only part of the node, e.g. a NUMA domain)" : "");
+  cmp(env.local_rank, es.local_rank, mpi.local_rank, ms.local_rank, "local rank", true);
+  cmp(env.node_count, es.node_count, mpi.node_count, ms.node_count, "node count", true);
   // Node numbering may legitimately differ (a launcher may order nodes by its host list).
-  cmp(env.node_rank, mpi.node_rank, "node index", false);
+  cmp(env.node_rank, es.node_rank, mpi.node_rank, ms.node_rank, "node index", false);
   return out;
-}
-
-std::string raised_on(const std::string& rank, const std::string& host) {
-  return " (raised by mpinit::launch on rank " + rank + ", " + host + ")";
-}
-
-void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host) {
-  int rank = 0, size = 0;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int buf[kAgreeLen];
-  buf[0] = mine.failed ? 1 : 0;
-  std::fill(buf + 1, buf + kAgreeLen, INT_MAX);
-  if (mine.failed) buf[1] = rank;
-  MPI_Op op;
-  MPI_Op_create(&merge_failures, /*commute=*/1, &op);
-  int rc = MPI_Allreduce(MPI_IN_PLACE, buf, kAgreeLen, MPI_INT, op, comm);
-  MPI_Op_free(&op);
-  check_mpi(rc, "MPI_Allreduce(status agreement)");
-  if (buf[0] == 0) return;
-
-  // The lowest failing rank tells everyone its phase, code and cause.
-  const int root = buf[1];
-  const std::string cause_here = mine.message + raised_on(std::to_string(rank), host);
-  int head[3] = {static_cast<int>(mine.code), static_cast<int>(mine.phase.size()),
-                 static_cast<int>(cause_here.size())};
-  check_mpi(MPI_Bcast(head, 3, MPI_INT, root, comm), "MPI_Bcast(status agreement)");
-  std::string text = rank == root ? mine.phase + cause_here : std::string(head[1] + head[2], '\0');
-  check_mpi(MPI_Bcast(text.data(), head[1] + head[2], MPI_CHAR, root, comm), "MPI_Bcast(status agreement)");
-  const std::string phase = text.substr(0, head[1]);
-  const std::string cause = text.substr(head[1]);
-
-  std::vector<int> ranks;
-  for (int k = 1; k < kAgreeLen && buf[k] != INT_MAX; ++k) ranks.push_back(buf[k]);
-  std::string list;
-  for (size_t k = 0; k < ranks.size(); ++k) list += (k ? ", " : "") + std::to_string(ranks[k]);
-  if (buf[0] > static_cast<int>(ranks.size())) list += " and " + std::to_string(buf[0] - ranks.size()) + " more";
-  std::string msg = "mpinit: phase '" + phase + "' failed on " + std::to_string(buf[0]) + " of " +
-                    std::to_string(size) + (size == 1 ? " rank" : " ranks") + " (" +
-                    (ranks.size() == 1 ? "rank " : "ranks ") + list + "): " + cause;
-  throw Error(static_cast<Errc>(head[0]), msg, phase, ranks, buf[0]);
 }
 
 }  // namespace mpinit::detail

@@ -1,13 +1,16 @@
+// The Logger (log.hpp).
+#include "mpinit/log.hpp"
+
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <string>
 
-#include "mpinit/identity.hpp"
-#include "mpinit/log.hpp"
+#include "core/system.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 
 bool Logger::enabled(LogLevel level) const noexcept {
   if (level == LogLevel::none || level > level_) return false;
@@ -16,7 +19,7 @@ bool Logger::enabled(LogLevel level) const noexcept {
 }
 
 std::string Logger::prefix(LogLevel level) const {
-  static const std::string host = hostname();
+  static const std::string host = detail::hostname();
   std::string r = rank_ < 0 ? "?" : std::to_string(rank_);
   std::string lr = local_rank_ < 0 ? "?" : std::to_string(local_rank_);
   std::string lvl = to_string(level);
@@ -31,5 +34,5 @@ void Logger::log(LogLevel level, const std::string& message) const {
   std::fflush(stderr);
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -6,7 +6,7 @@
 #include "mpinit/env.hpp"
 
 namespace mpinit {
-inline namespace v1 {
+inline namespace v2 {
 namespace {
 
 constexpr size_t kMaxHosts = size_t{1} << 20;  // a bound on expansion, so a typo cannot eat memory
@@ -139,5 +139,5 @@ std::vector<int> decode_tasks_per_node(const std::string& spec, const std::strin
   return out;
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit

@@ -1,4 +1,4 @@
-#include "topo/hwloc_topo.hpp"
+#include "hw/topology.hpp"
 
 #include <algorithm>
 #include <unistd.h>
@@ -21,7 +21,7 @@ namespace {
 
 hwloc_topology_t fresh() {
   hwloc_topology_t t = nullptr;
-  if (hwloc_topology_init(&t) != 0) throw Error(Errc::internal, "hwloc_topology_init failed");
+  if (hwloc_topology_init(&t) != 0) throw Error(Errc::system, "hwloc_topology_init failed");
   // I/O objects are filtered out by default; GPUs and NICs are what placement is about.
   hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
   return t;
@@ -307,7 +307,7 @@ HwlocTopology HwlocTopology::from_buffer(const std::string& xml, const std::stri
 std::string HwlocTopology::to_xml() const {
   char* buf = nullptr;
   int len = 0;
-  if (hwloc_topology_export_xmlbuffer(t_, &buf, &len, 0) != 0) throw Error(Errc::internal, "hwloc XML export failed");
+  if (hwloc_topology_export_xmlbuffer(t_, &buf, &len, 0) != 0) throw Error(Errc::system, "hwloc XML export failed");
   std::string xml(buf, len > 0 ? static_cast<size_t>(len - 1) : 0);  // len counts the final NUL
   hwloc_free_xmlbuffer(t_, buf);
   return xml;
@@ -380,7 +380,7 @@ std::string bind_process(const HwlocTopology& h, const std::vector<int>& cpus, b
   }
   hwloc_bitmap_free(set);
   if (rc != 0)
-    throw Error(Errc::internal, "hwloc_set_cpubind to CPUs " + format_cpus(cpus) + " failed: " + std::strerror(err) +
+    throw Error(Errc::system, "hwloc_set_cpubind to CPUs " + format_cpus(cpus) + " failed: " + std::strerror(err) +
                                     " (MPINIT_BIND=off skips binding)");
   return warning;
 }

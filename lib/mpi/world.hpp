@@ -1,4 +1,4 @@
-// The MPI edge: init/adopt, communicator splits, identity from MPI, cross-check, status agreement.
+// The MPI edge: init/adopt, communicator splits, identity from MPI, cross-check with the launcher.
 // Internal to the library.
 #pragma once
 
@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "mpinit/enums.hpp"
 #include "mpinit/env.hpp"
 #include "mpinit/error.hpp"
 #include "mpinit/identity.hpp"
 #include "mpinit/log.hpp"
-#include "mpinit/settings.hpp"
 
 namespace mpinit::detail {
 
@@ -49,21 +49,5 @@ struct Disagreement {
   bool fatal = true;
 };
 std::vector<Disagreement> cross_check(const Identity& mpi, const LaunchEnv& env, bool is_world);
-
-/// One rank's outcome of a phase.
-struct PhaseStatus {
-  bool failed = false;
-  Errc code = Errc::internal;
-  std::string phase;
-  std::string message;  ///< the cause (naming the input and the rule)
-};
-
-/// The suffix every failure message ends with: " (raised by mpinit::launch on rank R, HOST)".
-std::string raised_on(const std::string& rank, const std::string& host);
-
-/// All ranks of `comm` agree on the status (one small allreduce; a broadcast of the first
-/// failure's message only when something failed). If any rank failed, every rank throws the
-/// same Error: phase, failing ranks (the lowest few, and the count), and the first one's cause.
-void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host);
 
 }  // namespace mpinit::detail

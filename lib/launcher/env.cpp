@@ -1,65 +1,51 @@
 // Launcher environment -> LaunchEnv. Pure: reads only the EnvMap it is given.
-#include <cctype>
-#include <cerrno>
 #include <climits>
-#include <cstring>
-#include <cstdlib>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/parse.hpp"
+#include "launcher/launcher.hpp"
 #include "mpinit/env.hpp"
 
-extern char** environ;
-
 namespace mpinit {
-inline namespace v1 {
-
-EnvMap process_env() {
-  EnvMap env;
-  for (char** e = environ; e && *e; ++e) {
-    const char* eq = std::strchr(*e, '=');
-    if (eq) env.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
-  }
-  return env;
-}
-
-const char* launcher_name(Launcher l) noexcept {
-  switch (l) {
-    case Launcher::none: return "none";
-    case Launcher::torchrun: return "torchrun";
-    case Launcher::openmpi: return "openmpi";
-    case Launcher::mvapich2: return "mvapich2";
-    case Launcher::pals: return "pals";
-    case Launcher::jsm: return "jsm";
-    case Launcher::hydra: return "hydra";
-    case Launcher::slurm: return "slurm";
-    case Launcher::pmix: return "pmix";
-    case Launcher::torch_env: return "torch_env";
-  }
-  return "?";
-}
-
-int parse_int(const std::string& name, const std::string& value, long min, long max, Errc code) {
-  const std::string head = name + "='" + value + "' ";
-  const char* s = value.c_str();
-  if (value.empty() || std::isspace(static_cast<unsigned char>(s[0])) || s[0] == '+')
-    throw Error(code, head + "is not an integer");
-  errno = 0;
-  char* end = nullptr;
-  long long v = std::strtoll(s, &end, 10);
-  if (end == s || *end != '\0') throw Error(code, head + "is not an integer");
-  if (errno == ERANGE || v > INT_MAX || v < INT_MIN)
-    throw Error(code, head + "is out of range (must be between " + std::to_string(min) + " and " +
-                          std::to_string(max) + ")");
-  if (v < min) {
-    if (min == 0) throw Error(code, head + "is negative (must be >= 0)");
-    throw Error(code, head + "is too small (must be >= " + std::to_string(min) + ")");
-  }
-  if (v > max) throw Error(code, head + "is too large (must be <= " + std::to_string(max) + ")");
-  return static_cast<int>(v);
-}
-
+inline namespace v2 {
 namespace {
+
+using detail::parse_int;
+using Num = std::optional<Sourced<int>>;
+using Names = std::initializer_list<const char*>;
+
+// Which variables give what, for each launcher: the first of a list that is set is taken.
+struct Layout {
+  Launcher launcher;
+  Names rank, size, local_rank, local_size, node_rank, node_count;
+};
+const Layout kLayouts[] = {
+    {Launcher::torchrun, {"RANK"}, {"WORLD_SIZE"}, {"LOCAL_RANK"}, {"LOCAL_WORLD_SIZE"}, {"GROUP_RANK", "NODE_RANK"},
+     {"GROUP_WORLD_SIZE"}},
+    {Launcher::openmpi, {"OMPI_COMM_WORLD_RANK"}, {"OMPI_COMM_WORLD_SIZE"}, {"OMPI_COMM_WORLD_LOCAL_RANK"},
+     {"OMPI_COMM_WORLD_LOCAL_SIZE"}, {}, {"OMPI_MCA_orte_num_nodes"}},
+    {Launcher::mvapich2, {"MV2_COMM_WORLD_RANK"}, {"MV2_COMM_WORLD_SIZE"}, {"MV2_COMM_WORLD_LOCAL_RANK"},
+     {"MV2_COMM_WORLD_LOCAL_SIZE"}, {}, {}},
+    {Launcher::pals, {"PALS_RANKID"}, {"PMI_SIZE"}, {"PALS_LOCAL_RANKID", "PMI_LOCAL_RANK"},
+     {"PALS_LOCAL_SIZE", "PMI_LOCAL_SIZE"}, {"PALS_NODEID"}, {}},
+    {Launcher::jsm, {"JSM_NAMESPACE_RANK"}, {"JSM_NAMESPACE_SIZE"}, {"JSM_NAMESPACE_LOCAL_RANK"},
+     {"JSM_NAMESPACE_LOCAL_SIZE"}, {}, {}},
+    {Launcher::hydra, {"PMI_RANK"}, {"PMI_SIZE"}, {"MPI_LOCALRANKID"}, {"MPI_LOCALNRANKS"}, {}, {}},
+    // Slurm's local size comes from its tasks-per-node list (fill_slurm_lists).
+    {Launcher::slurm, {"SLURM_PROCID"}, {"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS"}, {"SLURM_LOCALID"},
+     {}, {"SLURM_NODEID"}, {"SLURM_STEP_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES"}},
+    {Launcher::pmix, {"PMIX_RANK"}, {}, {}, {}, {}, {}},
+    {Launcher::torch_env, {"RANK"}, {"WORLD_SIZE"}, {"LOCAL_RANK"}, {"LOCAL_WORLD_SIZE"}, {"GROUP_RANK", "NODE_RANK"},
+     {"GROUP_WORLD_SIZE"}},
+};
+
+// What the chosen launcher's variables say, before it becomes a LaunchEnv.
+struct Parsed {
+  Num rank, size, local_rank, local_size, node_rank, node_count;
+};
 
 class Reader {
  public:
@@ -70,7 +56,7 @@ class Reader {
     return it == env_.end() ? nullptr : &it->second;
   }
   // The first of `names` that is set, parsed strictly as an integer >= min.
-  std::optional<Sourced<int>> num(std::initializer_list<const char*> names, long min = 0) const {
+  Num num(Names names, long min = 0) const {
     for (const char* n : names)
       if (const std::string* v = get(n)) return Sourced<int>{parse_int(n, *v, min, INT_MAX), n};
     return std::nullopt;
@@ -83,21 +69,18 @@ class Reader {
 std::string show(const Sourced<int>& v) { return v.source + "=" + std::to_string(v.value); }
 
 // x must be below y (an index within a count).
-void require_below(const std::optional<Sourced<int>>& x, const std::optional<Sourced<int>>& y,
-                   const char* rule) {
+void require_below(const Num& x, const Num& y, const char* rule) {
   if (x && y && x->value >= y->value)
-    throw Error(Errc::invalid_environment,
-                show(*x) + " is not below " + show(*y) + " (" + rule + ")");
+    throw Error(Errc::invalid_environment, show(*x) + " is not below " + show(*y) + " (" + rule + ")");
 }
 // x must not exceed y (a count within a count).
-void require_at_most(const std::optional<Sourced<int>>& x, const std::optional<Sourced<int>>& y,
-                     const char* rule) {
+void require_at_most(const Num& x, const Num& y, const char* rule) {
   if (x && y && x->value > y->value)
     throw Error(Errc::invalid_environment, show(*x) + " is larger than " + show(*y) + " (" + rule + ")");
 }
 
 // The rules every launcher's values obey.
-void validate(const LaunchEnv& e) {
+void validate(const Parsed& e) {
   require_below(e.rank, e.size, "a rank must be below the world size");
   require_below(e.local_rank, e.local_size, "a local rank must be below the local size");
   require_at_most(e.local_size, e.size, "a node cannot hold more ranks than the world");
@@ -125,23 +108,19 @@ bool present(const Reader& r, Launcher l) {
   return false;
 }
 
-void fill_torch(const Reader& r, LaunchEnv& e) {
-  e.rank = r.num({"RANK"});
-  e.size = r.num({"WORLD_SIZE"}, 1);
-  e.local_rank = r.num({"LOCAL_RANK"});
-  e.local_size = r.num({"LOCAL_WORLD_SIZE"}, 1);
-  e.node_rank = r.num({"GROUP_RANK", "NODE_RANK"});
-  e.node_count = r.num({"GROUP_WORLD_SIZE"}, 1);
+Parsed read_layout(const Reader& r, const Layout& l) {
+  Parsed p;
+  p.rank = r.num(l.rank);
+  p.size = r.num(l.size, 1);
+  p.local_rank = r.num(l.local_rank);
+  p.local_size = r.num(l.local_size, 1);
+  p.node_rank = r.num(l.node_rank);
+  p.node_count = r.num(l.node_count, 1);
+  return p;
 }
 
-void fill_slurm(const Reader& r, LaunchEnv& e) {
-  e.rank = r.num({"SLURM_PROCID"});
-  e.size = r.num({"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS"}, 1);
-  e.local_rank = r.num({"SLURM_LOCALID"});
-  e.node_rank = r.num({"SLURM_NODEID"});
-  e.node_count = r.num({"SLURM_STEP_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES"}, 1);
-  validate(e);  // plain values first, so their errors name them rather than the lists below
-
+// Slurm's node list and tasks per node (after its plain values are known to be valid).
+void fill_slurm_lists(const Reader& r, Parsed& e, LaunchEnv& out) {
   for (const char* var : {"SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST"}) {
     const std::string* v = r.get(var);
     if (!v) continue;
@@ -152,11 +131,11 @@ void fill_slurm(const Reader& r, LaunchEnv& e) {
                     std::string(var) + "='" + *v + "' lists " + std::to_string(hosts.size()) +
                         " hosts but " + show(*e.node_count) + " (the step's node list must match its node count)");
       // The job's list covers the allocation, which may be larger than the step.
-      e.notes.push_back(std::string(var) + " lists " + std::to_string(hosts.size()) +
-                        " hosts, the step has " + std::to_string(e.node_count->value) + "; not used");
+      out.notes.push_back(std::string(var) + " lists " + std::to_string(hosts.size()) +
+                          " hosts, the step has " + std::to_string(e.node_count->value) + "; not used");
       continue;
     }
-    e.nodes = std::move(hosts);
+    out.nodes = std::move(hosts);
     break;
   }
 
@@ -183,6 +162,12 @@ void fill_slurm(const Reader& r, LaunchEnv& e) {
   }
 }
 
+void put(const Num& n, int& value, std::string& source) {
+  if (!n) return;
+  value = n->value;
+  source = n->source;
+}
+
 }  // namespace
 
 LaunchEnv parse_launch_env(const EnvMap& env) {
@@ -207,58 +192,46 @@ LaunchEnv parse_launch_env(const EnvMap& env) {
       e.also_present.push_back(l);
   }
 
-  switch (e.launcher) {
-    case Launcher::torchrun:
-    case Launcher::torch_env: fill_torch(r, e); break;
-    case Launcher::openmpi:
-      e.rank = r.num({"OMPI_COMM_WORLD_RANK"});
-      e.size = r.num({"OMPI_COMM_WORLD_SIZE"}, 1);
-      e.local_rank = r.num({"OMPI_COMM_WORLD_LOCAL_RANK"});
-      e.local_size = r.num({"OMPI_COMM_WORLD_LOCAL_SIZE"}, 1);
-      e.node_count = r.num({"OMPI_MCA_orte_num_nodes"}, 1);
-      if (r.has("OMPI_COMM_WORLD_NODE_RANK"))
-        e.notes.push_back("OMPI_COMM_WORLD_NODE_RANK is a rank within the node, not the node index; not used");
-      break;
-    case Launcher::mvapich2:
-      e.rank = r.num({"MV2_COMM_WORLD_RANK"});
-      e.size = r.num({"MV2_COMM_WORLD_SIZE"}, 1);
-      e.local_rank = r.num({"MV2_COMM_WORLD_LOCAL_RANK"});
-      e.local_size = r.num({"MV2_COMM_WORLD_LOCAL_SIZE"}, 1);
-      break;
-    case Launcher::pals:
-      e.rank = r.num({"PALS_RANKID"});
-      e.size = r.num({"PMI_SIZE"}, 1);
-      e.local_rank = r.num({"PALS_LOCAL_RANKID", "PMI_LOCAL_RANK"});
-      e.local_size = r.num({"PALS_LOCAL_SIZE", "PMI_LOCAL_SIZE"}, 1);
-      e.node_rank = r.num({"PALS_NODEID"});
-      break;
-    case Launcher::jsm:
-      e.rank = r.num({"JSM_NAMESPACE_RANK"});
-      e.size = r.num({"JSM_NAMESPACE_SIZE"}, 1);
-      e.local_rank = r.num({"JSM_NAMESPACE_LOCAL_RANK"});
-      e.local_size = r.num({"JSM_NAMESPACE_LOCAL_SIZE"}, 1);
-      break;
-    case Launcher::hydra:
-      e.rank = r.num({"PMI_RANK"});
-      e.size = r.num({"PMI_SIZE"}, 1);
-      e.local_rank = r.num({"MPI_LOCALRANKID"});
-      e.local_size = r.num({"MPI_LOCALNRANKS"}, 1);
-      break;
-    case Launcher::slurm: fill_slurm(r, e); break;
-    case Launcher::pmix: e.rank = r.num({"PMIX_RANK"}); break;
-    case Launcher::none: break;
+  Parsed p;
+  for (const Layout& l : kLayouts)
+    if (l.launcher == e.launcher) p = read_layout(r, l);
+  if (e.launcher == Launcher::openmpi && r.has("OMPI_COMM_WORLD_NODE_RANK"))
+    e.notes.push_back("OMPI_COMM_WORLD_NODE_RANK is a rank within the node, not the node index; not used");
+  if (e.launcher == Launcher::slurm) {
+    validate(p);  // plain values first, so their errors name them rather than the lists
+    fill_slurm_lists(r, p, e);
   }
-
-  validate(e);
+  validate(p);
+  put(p.rank, e.rank, e.sources.rank);
+  put(p.size, e.size, e.sources.size);
+  put(p.local_rank, e.local_rank, e.sources.local_rank);
+  put(p.local_size, e.local_size, e.sources.local_size);
+  put(p.node_rank, e.node_rank, e.sources.node_rank);
+  put(p.node_count, e.node_count, e.sources.node_count);
 
   if (const std::string* a = r.get("MASTER_ADDR")) {
     if (a->empty()) throw Error(Errc::invalid_environment, "MASTER_ADDR='' is empty (must be a host name or address)");
     e.master_addr = Sourced<std::string>{*a, "MASTER_ADDR"};
   }
-  if (const std::string* p = r.get("MASTER_PORT"))
-    e.master_port = Sourced<std::string>{std::to_string(parse_int("MASTER_PORT", *p, 1, 65535)), "MASTER_PORT"};
+  if (const std::string* port = r.get("MASTER_PORT"))
+    e.master_port = Sourced<std::string>{std::to_string(parse_int("MASTER_PORT", *port, 1, 65535)), "MASTER_PORT"};
   return e;
 }
 
-}  // namespace v1
+}  // namespace v2
 }  // namespace mpinit
+
+namespace mpinit::detail {
+
+std::string rank_for_messages(const EnvMap& env) {
+  for (const Layout& l : kLayouts)
+    for (const char* var : l.rank) {
+      auto it = env.find(var);
+      if (it != env.end() && !it->second.empty() &&
+          it->second.find_first_not_of("0123456789") == std::string::npos && it->second.size() < 10)
+        return it->second;
+    }
+  return "?";
+}
+
+}  // namespace mpinit::detail

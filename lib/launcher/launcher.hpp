@@ -1,0 +1,14 @@
+// The launcher layer's internals shared with the session. Internal.
+#pragma once
+
+#include <string>
+
+#include "mpinit/env.hpp"
+
+namespace mpinit::detail {
+
+/// For messages only, where neither MPI nor a valid launcher environment can say: the rank a
+/// launcher's rank variable gives, if it reads as one; else "?".
+std::string rank_for_messages(const EnvMap& env);
+
+}  // namespace mpinit::detail
