@@ -3,7 +3,9 @@
 !
 !   use mpinit
 !   type(mpinit_session) :: s
-!   if (mpinit_launch(MPI_COMM_WORLD, s) /= MPINIT_SUCCESS) print *, mpinit_last_error()
+!   type(mpinit_config) :: config            ! every setting unset
+!   config%gpu_policy = MPINIT_GPU_SPLIT
+!   if (mpinit_launch(MPI_COMM_WORLD, s, config, seed='7') /= MPINIT_SUCCESS) print *, mpinit_last_error()
 !   print *, mpinit_rank(s), mpinit_size(s), mpinit_host(s)
 !   call mpinit_destroy(s)
 module mpinit
@@ -13,7 +15,36 @@ module mpinit
 
   integer, parameter, public :: MPINIT_SUCCESS = 0, MPINIT_ERR_INVALID_ENVIRONMENT = 1, &
       MPINIT_ERR_INVALID_SETTING = 2, MPINIT_ERR_MPI = 3, MPINIT_ERR_MISMATCH = 4, MPINIT_ERR_NOT_BUILT = 5, &
-      MPINIT_ERR_NCCL = 6, MPINIT_ERR_INTERNAL = 7, MPINIT_ERR_INVALID_ARGUMENT = 8
+      MPINIT_ERR_NCCL = 6, MPINIT_ERR_INTERNAL = 7, MPINIT_ERR_INVALID_ARGUMENT = 8, MPINIT_ERR_SYSTEM = 9, &
+      MPINIT_ERR_APPLICATION = 10
+
+  ! The values of the config's fields, as mpinit.h names them.
+  integer(c_int), parameter, public :: MPINIT_UNSET = -1, MPINIT_OFF = 0, MPINIT_ON = 1
+  integer(c_int), parameter, public :: MPINIT_MODE_OWN = 0, MPINIT_MODE_ADOPT = 1, MPINIT_MODE_OWN_IF_NEEDED = 2, &
+      MPINIT_MODE_ENV_ONLY = 3
+  integer(c_int), parameter, public :: MPINIT_GPU_SPREAD = 0, MPINIT_GPU_EXCLUSIVE = 1, MPINIT_GPU_SPLIT = 2, &
+      MPINIT_GPU_NONE = 3
+  integer(c_int), parameter, public :: MPINIT_NCCL_OFF = 0, MPINIT_NCCL_LAZY = 1, MPINIT_NCCL_LAUNCH = 2
+  integer(c_int), parameter, public :: MPINIT_LOG_NONE = 0, MPINIT_LOG_ERROR = 1, MPINIT_LOG_WARN = 2, &
+      MPINIT_LOG_INFO = 3, MPINIT_LOG_DEBUG = 4, MPINIT_LOG_TRACE = 5
+  integer(c_int), parameter, public :: MPINIT_THREAD_SINGLE = 0, MPINIT_THREAD_FUNNELED = 1, &
+      MPINIT_THREAD_SERIALIZED = 2, MPINIT_THREAD_MULTIPLE = 3
+  integer(c_int), parameter, public :: MPINIT_CHECK_OFF = 0, MPINIT_CHECK_WARN = 1, MPINIT_CHECK_ERROR = 2
+  integer(c_int), parameter, public :: MPINIT_LOG_RANKS_ROOT = 0, MPINIT_LOG_RANKS_ALL = 1
+  integer(c_int), parameter :: MPINIT_CONFIG_VERSION = 2, MPINIT_CONFIG_MAGIC = int(z'6d70696e', c_int)
+
+  !> Explicit settings: mpinit.h's mpinit_config_t, field for field, every setting unset to begin
+  !> with. The strings (seed, topology) are given to mpinit_launch as arguments.
+  type, bind(C), public :: mpinit_config
+    integer(c_int) :: struct_size = 0
+    integer(c_int) :: mode = MPINIT_UNSET, placement = MPINIT_UNSET, bind = MPINIT_UNSET, &
+        gpu_policy = MPINIT_UNSET, log_level = MPINIT_UNSET, nccl = MPINIT_UNSET, nccl_timeout_s = MPINIT_UNSET
+    type(c_ptr) :: seed = c_null_ptr, topology = c_null_ptr
+    integer(c_int) :: magic = MPINIT_CONFIG_MAGIC, version = MPINIT_CONFIG_VERSION
+    integer(c_int) :: thread_level = MPINIT_UNSET, log_ranks = MPINIT_UNSET, check = MPINIT_UNSET, &
+        membind = MPINIT_UNSET, oversubscribe = MPINIT_UNSET, export_net = MPINIT_UNSET, &
+        nccl_ranks_per_root = MPINIT_UNSET, launch_timeout_s = MPINIT_UNSET
+  end type
 
   type, public :: mpinit_session
     type(c_ptr) :: handle = c_null_ptr
@@ -111,13 +142,40 @@ contains
     end do
   end function
 
-  !> Launch on `comm` (e.g. MPI_COMM_WORLD). Settings come from MPINIT_* variables. Returns
-  !> MPINIT_SUCCESS or an error code; mpinit_last_error() says why (the same on every rank).
-  integer function mpinit_launch(comm, session) result(rc)
+  !> Launch on `comm` (e.g. MPI_COMM_WORLD). Settings come from `config`, `seed` and `topology`
+  !> where given, else from MPINIT_* variables. Returns MPINIT_SUCCESS or an error code;
+  !> mpinit_last_error() says why (the same on every rank).
+  integer function mpinit_launch(comm, session, config, seed, topology) result(rc)
     integer, intent(in) :: comm
     type(mpinit_session), intent(out) :: session
-    rc = int(c_launch_f(int(comm, c_int), c_null_ptr, session%handle))
+    type(mpinit_config), intent(in), optional :: config
+    character(len=*), intent(in), optional :: seed, topology
+    type(mpinit_config), target :: c
+    character(kind=c_char), allocatable, target :: seed_c(:), topology_c(:)
+    if (present(config)) c = config
+    c%struct_size = int(c_sizeof(c), c_int)
+    if (present(seed)) then
+      call to_c(seed, seed_c)
+      c%seed = c_loc(seed_c)
+    end if
+    if (present(topology)) then
+      call to_c(topology, topology_c)
+      c%topology = c_loc(topology_c)
+    end if
+    rc = int(c_launch_f(int(comm, c_int), c_loc(c), session%handle))
   end function
+
+  ! A Fortran string as a NUL-terminated C string.
+  subroutine to_c(s, chars)
+    character(len=*), intent(in) :: s
+    character(kind=c_char), allocatable, intent(out) :: chars(:)
+    integer :: i
+    allocate(chars(len(s) + 1))
+    do i = 1, len(s)
+      chars(i) = s(i:i)
+    end do
+    chars(len(s) + 1) = c_null_char
+  end subroutine
 
   subroutine mpinit_destroy(session)
     type(mpinit_session), intent(inout) :: session

@@ -205,6 +205,32 @@ int cmd_info(bool as_json, bool env_only, bool sources, bool settings, const mpi
   }
 }
 
+// Every setting mpinit reads, from its one table: as text, JSON, or the Markdown table of
+// docs/environment.md.
+int cmd_settings(bool as_json, bool markdown) {
+  const auto& table = mpinit::setting_table();
+  if (as_json) {
+    json rows = json::array();
+    for (const auto& row : table)
+      rows.push_back({{"name", row.name}, {"variable", row.variable}, {"flag", row.flag}, {"field", row.field},
+                      {"allowed", row.allowed}, {"default", row.default_value}, {"doc", row.doc}});
+    std::cout << rows.dump(2) << "\n";
+  } else if (markdown) {
+    auto cell = [](std::string s) {  // a '|' inside a cell must be escaped, even in code
+      for (size_t at = s.find('|'); at != std::string::npos; at = s.find('|', at + 2)) s.insert(at, "\\");
+      return s;
+    };
+    std::cout << "| variable | flag | values | default | meaning |\n| --- | --- | --- | --- | --- |\n";
+    for (const auto& row : table)
+      std::cout << fmt::format("| `{}` | `{}` | `{}` | `{}` | {} |\n", row.variable, row.flag, cell(row.allowed),
+                               row.default_value, cell(row.doc));
+  } else {
+    for (const auto& row : table)
+      fmt::print("{:<28} {:<28} {:<30} default {}\n", row.variable, row.flag, row.allowed, row.default_value);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_plan(const std::string& file, const std::string& cpus, int ranks, const std::string& policy,
@@ -300,6 +326,11 @@ int main(int argc, char** argv) {
   std::string annotate;
   plan->add_option("--annotate", annotate, "Write the topology with the plan drawn in (XML for lstopo -i) to this file");
 
+  bool markdown = false;
+  auto* settings_cmd = app.add_subcommand("settings", "List every setting: its variable, flag, values and default");
+  settings_cmd->add_flag("--json", json_out, "JSON output");
+  settings_cmd->add_flag("--markdown", markdown, "The Markdown table of docs/environment.md");
+
   tool::ExecArgs ea;
   auto* exec = app.add_subcommand("exec", "Run a torchrun-style program under mpirun or srun: mpinit exec [options] -- PROGRAM [ARGS...]");
   exec->add_option("--master-addr", ea.master_addr, "MASTER_ADDR (default: agreed over MPI, rank 0's address)");
@@ -322,6 +353,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (env->parsed()) return cmd_env(json_out);
+  if (settings_cmd->parsed()) return cmd_settings(json_out, markdown);
   if (info->parsed()) return cmd_info(json_out, env_only, sources, show_settings, flags);
   if (plan->parsed())
     return annotate.empty() ? cmd_plan(topo_file, cpus, ranks, policy, visible, json_out)

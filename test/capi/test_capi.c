@@ -3,6 +3,7 @@
  * its own results; the exit status is non-zero on every rank if any rank failed. */
 #include <mpi.h>
 #include <mpinit/mpinit.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,67 @@ static void half_session(void) {
   MPI_Comm_free(&half);
 }
 
+/* The config's versioning: a struct this library cannot read is refused with a clear message. */
+static void versions(void) {
+  mpinit_session_t s = NULL;
+  mpinit_config_t config = MPINIT_CONFIG_INITIALIZER;
+  CHECK(config.struct_size == (int)sizeof config && config.version == MPINIT_CONFIG_VERSION &&
+            config.magic == MPINIT_CONFIG_MAGIC, "initializer");
+  config.magic = 0;
+  CHECK(mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s) == MPINIT_ERR_INVALID_ARGUMENT, "magic");
+  CHECK(strstr(mpinit_last_error(), "mpinit_config_t.magic is not MPINIT_CONFIG_MAGIC"), "%s", mpinit_last_error());
+  config = (mpinit_config_t)MPINIT_CONFIG_INITIALIZER;
+  config.version = MPINIT_CONFIG_VERSION + 1;
+  CHECK(mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s) == MPINIT_ERR_INVALID_ARGUMENT, "newer");
+  CHECK(strstr(mpinit_last_error(), "is newer than this library"), "%s", mpinit_last_error());
+  config = (mpinit_config_t)MPINIT_CONFIG_INITIALIZER;
+  config.struct_size -= 4;
+  CHECK(mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s) == MPINIT_ERR_INVALID_ARGUMENT, "size of version 2");
+  CHECK(strstr(mpinit_last_error(), "is not a layout this library knows"), "%s", mpinit_last_error());
+  CHECK(s == NULL, "session set on failure");
+}
+
+/* Every field of version 2 is read: a bad value in it fails, naming the field; good values launch. */
+static void every_field(void) {
+  struct {
+    size_t offset;
+    int bad;
+    const char* text;
+  } fields[] = {
+      {offsetof(mpinit_config_t, thread_level), 7, "mpinit_config_t.thread_level='7' is not one of single|"},
+      {offsetof(mpinit_config_t, log_ranks), 7, "mpinit_config_t.log_ranks='7' is not one of root|all"},
+      {offsetof(mpinit_config_t, check), 7, "mpinit_config_t.check='7' is not one of off|warn|error"},
+      {offsetof(mpinit_config_t, membind), 7, "mpinit_config_t.membind='7' is not one of on|off"},
+      {offsetof(mpinit_config_t, oversubscribe), 7, "mpinit_config_t.oversubscribe='7' is not one of on|off"},
+      {offsetof(mpinit_config_t, export_net), 7, "mpinit_config_t.export_net='7' is not one of on|off"},
+      {offsetof(mpinit_config_t, nccl_ranks_per_root), 0, "mpinit_config_t.nccl_ranks_per_root='0' is too small"},
+      {offsetof(mpinit_config_t, launch_timeout_s), -5, "mpinit_config_t.launch_timeout_s='-5' is negative"},
+      {offsetof(mpinit_config_t, placement), 7, "mpinit_config_t.placement='7' is not one of on|off"},
+      {offsetof(mpinit_config_t, mode), 7, "mpinit_config_t.mode='7' is not one of own|adopt"},
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; ++i) {
+    mpinit_config_t config = MPINIT_CONFIG_INITIALIZER;
+    mpinit_session_t s = NULL;
+    *(int*)((char*)&config + fields[i].offset) = fields[i].bad;
+    mpinit_result_t rc = mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s);
+    CHECK(rc == MPINIT_ERR_INVALID_SETTING && strstr(mpinit_last_error(), fields[i].text), "%s: %s", fields[i].text,
+          mpinit_last_error());
+  }
+  mpinit_config_t config = MPINIT_CONFIG_INITIALIZER;
+  mpinit_session_t s = NULL;
+  config.thread_level = MPINIT_THREAD_SINGLE; /* what MPI_Init gave: a level set here is strict */
+  config.log_ranks = MPINIT_LOG_RANKS_ROOT;
+  config.check = MPINIT_CHECK_WARN;
+  config.membind = MPINIT_OFF;
+  config.oversubscribe = MPINIT_ON;
+  config.export_net = MPINIT_OFF;
+  config.nccl_ranks_per_root = 64;
+  config.launch_timeout_s = 0;
+  mpinit_result_t rc = mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s);
+  CHECK(rc == MPINIT_SUCCESS, "version 2 fields: %s", mpinit_last_error());
+  mpinit_session_destroy(s);
+}
+
 static void errors(void) {
   mpinit_session_t s = (mpinit_session_t)1;
   mpinit_config_t config = MPINIT_CONFIG_INITIALIZER;
@@ -115,6 +177,10 @@ static void errors(void) {
   config = (mpinit_config_t)MPINIT_CONFIG_INITIALIZER;
   config.struct_size = 4;
   CHECK(mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s) == MPINIT_ERR_INVALID_ARGUMENT, "struct_size");
+  CHECK(strstr(mpinit_last_error(), "mpinit_config_t.struct_size=4 is not the size of any mpinit_config_t version"),
+        "%s", mpinit_last_error());
+  versions();
+  every_field();
   CHECK(mpinit_launch(NULL, NULL, MPI_COMM_NULL, NULL, NULL) == MPINIT_ERR_INVALID_ARGUMENT, "NULL out");
   /* NULL sessions are harmless. */
   CHECK(mpinit_rank(NULL) == -1 && strcmp(mpinit_host(NULL), "") == 0, "NULL getters");

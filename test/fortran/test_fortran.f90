@@ -41,6 +41,7 @@ program test_fortran
     call MPI_Bcast(other, 1, MPI_INTEGER8, 0, MPI_COMM_WORLD, ierr)
     if (rank /= 0 .and. other == seed) call fail('rank seed equals rank 0''s')
     call mpinit_destroy(s)
+    call with_config()
   end if
 
   call MPI_Allreduce(failures, any_failed, 1, MPI_INTEGER, MPI_SUM, MPI_COMM_WORLD, ierr)
@@ -49,6 +50,31 @@ program test_fortran
   if (any_failed /= 0) stop 1
 
 contains
+  ! Settings through the config type: every field reaches the library, under its own name.
+  subroutine with_config()
+    type(mpinit_config) :: config
+    type(mpinit_session) :: t
+    config%gpu_policy = MPINIT_GPU_NONE
+    config%launch_timeout_s = 60
+    config%check = MPINIT_CHECK_WARN
+    rc = mpinit_launch(MPI_COMM_WORLD, t, config, seed='99')
+    if (rc /= MPINIT_SUCCESS) call fail('launch with a config: ' // mpinit_last_error())
+    if (rc == MPINIT_SUCCESS) then
+      if (mpinit_global_seed(t) /= 99) call fail('seed from the config')
+      call mpinit_destroy(t)
+    end if
+    config%nccl_ranks_per_root = 0
+    rc = mpinit_launch(MPI_COMM_WORLD, t, config)
+    msg = mpinit_last_error()
+    if (rc /= MPINIT_ERR_INVALID_SETTING) call fail('a bad config field must fail')
+    if (index(msg, "mpinit_config_t.nccl_ranks_per_root='0'") == 0) call fail('message: ' // msg)
+    deallocate(msg)
+    rc = mpinit_launch(MPI_COMM_WORLD, t, seed='lucky')
+    msg = mpinit_last_error()
+    if (index(msg, "mpinit_config_t.seed='lucky'") == 0) call fail('seed message: ' // msg)
+    deallocate(msg)
+  end subroutine
+
   subroutine fail(what)
     character(len=*), intent(in) :: what
     print '(a,i0,a,a)', '[rank ', rank, '] ', what
