@@ -31,10 +31,12 @@ module mpinit
       MPINIT_THREAD_SERIALIZED = 2, MPINIT_THREAD_MULTIPLE = 3
   integer(c_int), parameter, public :: MPINIT_CHECK_OFF = 0, MPINIT_CHECK_WARN = 1, MPINIT_CHECK_ERROR = 2
   integer(c_int), parameter, public :: MPINIT_LOG_RANKS_ROOT = 0, MPINIT_LOG_RANKS_ALL = 1
+  integer(c_int), parameter, public :: MPINIT_NET_OFF = 0, MPINIT_NET_MPI = 1, MPINIT_NET_ALL = 2
+  integer(c_int), parameter, public :: MPINIT_PLACE_AUTO = 0, MPINIT_PLACE_BEFORE = 1, MPINIT_PLACE_AFTER = 2
   integer(c_int), parameter :: MPINIT_CONFIG_VERSION = 2, MPINIT_CONFIG_MAGIC = int(z'6d70696e', c_int)
 
   !> Explicit settings: mpinit.h's mpinit_config_t, field for field, every setting unset to begin
-  !> with. The strings (seed, topology) are given to mpinit_launch as arguments.
+  !> with. The strings (seed, topology, share_dir) are given to mpinit_launch as arguments.
   type, bind(C), public :: mpinit_config
     integer(c_int) :: struct_size = 0
     integer(c_int) :: mode = MPINIT_UNSET, placement = MPINIT_UNSET, bind = MPINIT_UNSET, &
@@ -43,7 +45,9 @@ module mpinit
     integer(c_int) :: magic = MPINIT_CONFIG_MAGIC, version = MPINIT_CONFIG_VERSION
     integer(c_int) :: thread_level = MPINIT_UNSET, log_ranks = MPINIT_UNSET, check = MPINIT_UNSET, &
         membind = MPINIT_UNSET, oversubscribe = MPINIT_UNSET, export_net = MPINIT_UNSET, &
-        nccl_ranks_per_root = MPINIT_UNSET, launch_timeout_s = MPINIT_UNSET
+        nccl_ranks_per_root = MPINIT_UNSET, launch_timeout_s = MPINIT_UNSET, place = MPINIT_UNSET, &
+        topology_share = MPINIT_UNSET, rebind = MPINIT_UNSET
+    type(c_ptr) :: share_dir = c_null_ptr
   end type
 
   type, public :: mpinit_session
@@ -145,13 +149,13 @@ contains
   !> Launch on `comm` (e.g. MPI_COMM_WORLD). Settings come from `config`, `seed` and `topology`
   !> where given, else from MPINIT_* variables. Returns MPINIT_SUCCESS or an error code;
   !> mpinit_last_error() says why (the same on every rank).
-  integer function mpinit_launch(comm, session, config, seed, topology) result(rc)
+  integer function mpinit_launch(comm, session, config, seed, topology, share_dir) result(rc)
     integer, intent(in) :: comm
     type(mpinit_session), intent(out) :: session
     type(mpinit_config), intent(in), optional :: config
-    character(len=*), intent(in), optional :: seed, topology
+    character(len=*), intent(in), optional :: seed, topology, share_dir
     type(mpinit_config), target :: c
-    character(kind=c_char), allocatable, target :: seed_c(:), topology_c(:)
+    character(kind=c_char), allocatable, target :: seed_c(:), topology_c(:), share_dir_c(:)
     if (present(config)) c = config
     c%struct_size = int(c_sizeof(c), c_int)
     if (present(seed)) then
@@ -161,6 +165,10 @@ contains
     if (present(topology)) then
       call to_c(topology, topology_c)
       c%topology = c_loc(topology_c)
+    end if
+    if (present(share_dir)) then
+      call to_c(share_dir, share_dir_c)
+      c%share_dir = c_loc(share_dir_c)
     end if
     rc = int(c_launch_f(int(comm, c_int), c_loc(c), session%handle))
   end function

@@ -43,6 +43,20 @@ enum class GpuPolicy {
   none,       ///< no GPU placement (CPU sets and NICs only)
 };
 
+/// When launch() places the process (binds it, selects its GPU, sets MPI's network variables).
+enum class PlaceWhen {
+  automatic,  ///< "auto": before MPI_Init where the launcher tells the local rank and size, else after
+  before,     ///< before MPI_Init (an error where the launcher does not tell the local rank and size)
+  after,      ///< after MPI_Init, from MPI's node split
+};
+
+/// Which communication libraries are told the planned NIC through their variables.
+enum class NetExport {
+  off,  ///< none
+  mpi,  ///< MPI's transports (UCX_NET_DEVICES, ...), before MPI_Init: the default
+  all,  ///< MPI's and NCCL's (NCCL_IB_HCA / NCCL_SOCKET_IFNAME); NCCL picks its own NICs otherwise
+};
+
 /// The programs that start processes and describe them through the environment.
 enum class Launcher {
   none,      ///< no launcher variables: a singleton, or a launcher mpinit does not know
@@ -66,6 +80,8 @@ MPINIT_API const char* to_string(CheckLevel) noexcept;
 MPINIT_API const char* to_string(NcclMode) noexcept;
 MPINIT_API const char* to_string(GpuPolicy) noexcept;
 MPINIT_API const char* to_string(Launcher) noexcept;
+MPINIT_API const char* to_string(PlaceWhen) noexcept;
+MPINIT_API const char* to_string(NetExport) noexcept;
 
 /// The value whose name is `name`, exactly as to_string spells it: true and `out` set, or
 /// false and `out` untouched.
@@ -76,6 +92,8 @@ MPINIT_API bool from_string(std::string_view name, CheckLevel& out) noexcept;
 MPINIT_API bool from_string(std::string_view name, NcclMode& out) noexcept;
 MPINIT_API bool from_string(std::string_view name, GpuPolicy& out) noexcept;
 MPINIT_API bool from_string(std::string_view name, Launcher& out) noexcept;
+MPINIT_API bool from_string(std::string_view name, PlaceWhen& out) noexcept;
+MPINIT_API bool from_string(std::string_view name, NetExport& out) noexcept;
 
 /// parse_enum<GpuPolicy>("split") == GpuPolicy::split; nullopt for a name that is none of E's.
 template <class E>

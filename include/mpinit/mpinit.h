@@ -41,6 +41,8 @@ enum { MPINIT_NCCL_OFF = 0, MPINIT_NCCL_LAZY = 1, MPINIT_NCCL_LAUNCH = 2 };
 enum { MPINIT_THREAD_SINGLE = 0, MPINIT_THREAD_FUNNELED = 1, MPINIT_THREAD_SERIALIZED = 2, MPINIT_THREAD_MULTIPLE = 3 };
 enum { MPINIT_CHECK_OFF = 0, MPINIT_CHECK_WARN = 1, MPINIT_CHECK_ERROR = 2 };
 enum { MPINIT_LOG_RANKS_ROOT = 0, MPINIT_LOG_RANKS_ALL = 1 };
+enum { MPINIT_NET_OFF = 0, MPINIT_NET_MPI = 1, MPINIT_NET_ALL = 2 };
+enum { MPINIT_PLACE_AUTO = 0, MPINIT_PLACE_BEFORE = 1, MPINIT_PLACE_AFTER = 2 };
 enum {
   MPINIT_LOG_NONE = 0, MPINIT_LOG_ERROR = 1, MPINIT_LOG_WARN = 2, MPINIT_LOG_INFO = 3, MPINIT_LOG_DEBUG = 4,
   MPINIT_LOG_TRACE = 5
@@ -74,16 +76,21 @@ typedef struct mpinit_config {
   int check;            /**< MPINIT_CHECK_* */
   int membind;          /**< MPINIT_OFF, MPINIT_ON */
   int oversubscribe;    /**< MPINIT_OFF, MPINIT_ON */
-  int export_net;       /**< MPINIT_OFF, MPINIT_ON */
+  int export_net;       /**< MPINIT_NET_* */
   int nccl_ranks_per_root; /**< >= 1 */
   int launch_timeout_s; /**< seconds, 0 (wait for ever) to 86400 */
+  int place;            /**< MPINIT_PLACE_* */
+  int topology_share;   /**< MPINIT_OFF, MPINIT_ON */
+  int rebind;           /**< MPINIT_OFF, MPINIT_ON */
+  const char* share_dir; /**< an absolute directory; NULL: automatic */
 } mpinit_config_t;
 
 #define MPINIT_CONFIG_INITIALIZER                                                                       \
   {                                                                                                     \
     (int)sizeof(mpinit_config_t), MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, \
         MPINIT_UNSET, MPINIT_UNSET, NULL, NULL, MPINIT_CONFIG_MAGIC, MPINIT_CONFIG_VERSION, MPINIT_UNSET, \
-        MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET  \
+        MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, \
+        MPINIT_UNSET, MPINIT_UNSET, MPINIT_UNSET, NULL                                                 \
   }
 
 typedef struct mpinit_session_s* mpinit_session_t;

@@ -48,8 +48,20 @@ inline namespace v2 {
   X(membind, bool, true, "MPINIT_MEMBIND", OnOff(), membind, "bind memory to the NUMA nodes of those CPUs")        \
   X(oversubscribe, bool, true, "MPINIT_OVERSUBSCRIBE", OnOff(), oversubscribe,                                    \
     "more local ranks than allowed cores: share cores, or fail")                                                  \
-  X(export_net, bool, false, "MPINIT_EXPORT_NET", OnOff(), export_net,                                            \
-    "export the planned NIC to NCCL and UCX (below)")                                                             \
+  X(export_net, NetExport, NetExport::mpi, "MPINIT_EXPORT_NET", Names(), export_net,                              \
+    "tell the planned NIC to MPI's transports before `MPI_Init` (`mpi`), also to NCCL (`all`), or to none; "      \
+    "never over a variable the user set (docs/placement.md)")                                                     \
+  X(place, PlaceWhen, PlaceWhen::automatic, "MPINIT_PLACE", Names(), place,                                       \
+    "place the process before `MPI_Init` where the launcher tells the local rank and size (`auto`), always "      \
+    "(`before`), or after `MPI_Init` from MPI's node split (`after`)")                                            \
+  X(topology_share, bool, true, "MPINIT_TOPOLOGY_SHARE", OnOff(), topology_share,                                 \
+    "one topology discovery per node, shared with the node's other ranks; `off`: every rank discovers")           \
+  X(share_dir, std::string, "", "MPINIT_SHARE_DIR", Directory(), share_dir,                                       \
+    "where the node's ranks meet before MPI (a private directory per job is made in it); default `/dev/shm`, "    \
+    "else `$TMPDIR`, else `/tmp`")                                                                                \
+  X(rebind, bool, false, "MPINIT_REBIND", OnOff(), rebind,                                                        \
+    "replace a CPU binding the process started with (`taskset`, `srun --cpu-bind`, `mpirun --bind-to`) instead "  \
+    "of planning inside it")                                                                                      \
   X(seed, SeedSetting, SeedSetting{}, "MPINIT_SEED", Seed(), seed,                                                \
     "the global seed; rank 0's value is everyone's; `random` is drawn by rank 0 and logged at INFO "              \
     "(docs/seeds-nccl.md)")                                                                                       \

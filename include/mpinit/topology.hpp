@@ -117,9 +117,11 @@ MPINIT_API NodeTopology load_topology(const std::string& xml_file, const std::st
 /// Discover this machine's topology (what one rank per node does during launch()).
 MPINIT_API NodeTopology discover_topology();
 
-/// The variables that point NCCL and UCX at `nic` (pure): NCCL_IB_HCA and UCX_NET_DEVICES=<dev>:1
-/// for an RDMA device; NCCL_SOCKET_IFNAME and UCX_NET_DEVICES=<netdev> for a network interface.
-MPINIT_API std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic);
+/// The variables that point the communication libraries at `nic` (pure). `mpi`: MPI's transports,
+/// UCX_NET_DEVICES and OMPI_MCA_btl_openib_if_include=<dev>:1 for an RDMA device, UCX_NET_DEVICES
+/// and OMPI_MCA_btl_tcp_if_include=<netdev> for a network interface. `all`: also NCCL's,
+/// NCCL_IB_HCA==<dev>:1 or NCCL_SOCKET_IFNAME==<netdev>. `off`: none.
+MPINIT_API std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic, NetExport which);
 
 /// "0-3,8,10-11" -> 0 1 2 3 8 10 11. Throws Error(invalid_setting) naming `what` and the value.
 MPINIT_API std::vector<int> parse_cpus(const std::string& what, const std::string& list);

@@ -72,6 +72,8 @@ static_assert(MPINIT_NCCL_LAUNCH == static_cast<int>(mpinit::NcclMode::launch), 
 static_assert(MPINIT_LOG_TRACE == static_cast<int>(mpinit::LogLevel::trace), "log_level");
 static_assert(MPINIT_THREAD_MULTIPLE == static_cast<int>(mpinit::ThreadLevel::multiple), "thread_level");
 static_assert(MPINIT_CHECK_ERROR == static_cast<int>(mpinit::CheckLevel::error), "check");
+static_assert(MPINIT_NET_ALL == static_cast<int>(mpinit::NetExport::all), "export_net");
+static_assert(MPINIT_PLACE_AFTER == static_cast<int>(mpinit::PlaceWhen::after), "place");
 static_assert(MPINIT_ERR_APPLICATION == static_cast<int>(mpinit::Errc::application), "result codes");
 
 // The struct of mpinit 0.1 (config version 1) ends where `magic` begins.

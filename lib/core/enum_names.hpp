@@ -59,6 +59,16 @@ struct EnumNames<Launcher> {
       {Launcher::torch_env, "torch_env"}};
 };
 template <>
+struct EnumNames<PlaceWhen> {
+  static constexpr std::pair<PlaceWhen, const char*> items[] = {
+      {PlaceWhen::automatic, "auto"}, {PlaceWhen::before, "before"}, {PlaceWhen::after, "after"}};
+};
+template <>
+struct EnumNames<NetExport> {
+  static constexpr std::pair<NetExport, const char*> items[] = {
+      {NetExport::off, "off"}, {NetExport::mpi, "mpi"}, {NetExport::all, "all"}};
+};
+template <>
 struct EnumNames<Errc> {
   static constexpr std::pair<Errc, const char*> items[] = {
       {Errc::invalid_environment, "invalid_environment"},

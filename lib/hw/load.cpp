@@ -15,6 +15,7 @@ NodeTopology load_topology(const std::string& xml_file, const std::string& allow
   return detail::inventory(detail::HwlocTopology::from_file(xml_file, allowed),
                            allowed.empty() ? xml_file : xml_file + " restricted to CPUs " + allowed_cpus);
 #else
+  (void)allowed_cpus;
   throw Error(Errc::not_built, "mpinit was built without hwloc: cannot read the topology '" + xml_file + "'");
 #endif
 }

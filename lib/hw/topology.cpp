@@ -1,6 +1,7 @@
 #include "hw/topology.hpp"
 
 #include <algorithm>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -258,6 +259,7 @@ HwlocTopology::~HwlocTopology() {
 HwlocTopology HwlocTopology::discover() {
   HwlocTopology h;
   h.t_ = fresh();
+  hwloc_topology_set_flags(h.t_, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   load_or_throw(h.t_, "of this machine");
   return h;
 }
@@ -294,7 +296,9 @@ HwlocTopology HwlocTopology::from_file(const std::string& path, const std::vecto
 HwlocTopology HwlocTopology::from_buffer(const std::string& xml, const std::string& what, bool this_system) {
   HwlocTopology h;
   hwloc_topology_t t = fresh();
-  if (this_system) hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM);
+  if (this_system)
+    hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES |
+                                    HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   if (hwloc_topology_set_xmlbuffer(t, xml.data(), static_cast<int>(xml.size()) + 1) != 0) {
     hwloc_topology_destroy(t);
     fail("cannot import the topology " + what);
@@ -314,6 +318,19 @@ std::string HwlocTopology::to_xml() const {
 }
 
 bool HwlocTopology::is_this_system() const { return hwloc_topology_is_thissystem(t_) != 0; }
+
+std::vector<int> HwlocTopology::allowed_cpus() const { return pus_of(hwloc_topology_get_allowed_cpuset(t_)); }
+
+void HwlocTopology::restrict_allowed(const std::vector<int>& cpus) {
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  for (int c : cpus) hwloc_bitmap_set(set, static_cast<unsigned>(c));
+  hwloc_bitmap_and(set, set, hwloc_topology_get_allowed_cpuset(t_));
+  const int rc = hwloc_bitmap_iszero(set) ? -1 : hwloc_topology_allow(t_, set, nullptr, HWLOC_ALLOW_FLAG_CUSTOM);
+  hwloc_bitmap_free(set);
+  if (rc != 0)
+    throw Error(Errc::system, "cannot restrict the topology to CPUs " + format_cpus(cpus) + " (MPINIT_REBIND=on "
+                              "plans on the whole allowed set instead)");
+}
 
 NodeTopology inventory(const HwlocTopology& h, const std::string& origin) {
   hwloc_topology_t t = h.get();
@@ -383,6 +400,19 @@ std::string bind_process(const HwlocTopology& h, const std::vector<int>& cpus, b
     throw Error(Errc::system, "hwloc_set_cpubind to CPUs " + format_cpus(cpus) + " failed: " + std::strerror(err) +
                                     " (MPINIT_BIND=off skips binding)");
   return warning;
+}
+
+const std::vector<int>& initial_affinity() {
+  static const std::vector<int> cpus = [] {
+    std::vector<int> out;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) out.push_back(c);
+    return out;
+  }();
+  return cpus;
 }
 
 std::vector<int> current_binding(const HwlocTopology& h) {

@@ -223,9 +223,11 @@ LaunchEnv parse_launch_env(const EnvMap& env) {
 
 namespace mpinit::detail {
 
-std::string rank_for_messages(const EnvMap& env) {
+namespace {
+
+std::string first_number(const EnvMap& env, Names Layout::*field) {
   for (const Layout& l : kLayouts)
-    for (const char* var : l.rank) {
+    for (const char* var : l.*field) {
       auto it = env.find(var);
       if (it != env.end() && !it->second.empty() &&
           it->second.find_first_not_of("0123456789") == std::string::npos && it->second.size() < 10)
@@ -233,5 +235,11 @@ std::string rank_for_messages(const EnvMap& env) {
     }
   return "?";
 }
+
+}  // namespace
+
+std::string rank_for_messages(const EnvMap& env) { return first_number(env, &Layout::rank); }
+std::string local_rank_for_messages(const EnvMap& env) { return first_number(env, &Layout::local_rank); }
+std::string local_size_for_messages(const EnvMap& env) { return first_number(env, &Layout::local_size); }
 
 }  // namespace mpinit::detail

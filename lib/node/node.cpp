@@ -16,25 +16,59 @@
 
 namespace mpinit::detail {
 
-void load_node(MPI_Comm local, const Sourced<std::string>& setting, NodeState& out) {
-  const std::string& file = setting.value;
+namespace {
+
+// The topology as this rank will plan on it: its inventory, inside the binding the process
+// started with unless MPINIT_REBIND=on (mpinit never widens a binding silently).
+void adopt(std::shared_ptr<HwlocTopology> t, std::string origin, bool discovered, const LoadRequest& req,
+           NodeState& out, const Logger& log) {
+  out.discovered = discovered;
+  out.this_system = t->is_this_system();
+  if (out.this_system && !req.rebind) {
+    const std::vector<int> allowed = t->allowed_cpus();
+    std::vector<int> start;
+    for (int c : initial_affinity())
+      if (std::binary_search(allowed.begin(), allowed.end(), c)) start.push_back(c);
+    if (!start.empty() && start.size() < allowed.size()) {
+      t->restrict_allowed(start);
+      log.info("the process started bound to CPUs " + format_cpus(start) + " of the allowed " + format_cpus(allowed) +
+               ": planning inside them (MPINIT_REBIND=on replaces the binding instead)");
+    }
+  }
+  out.node = inventory(*t, origin);
+  out.hwloc = std::move(t);
+}
+
+std::shared_ptr<HwlocTopology> load_here(const LoadRequest& req) {
+  const std::string& file = req.file.value;
+  return std::make_shared<HwlocTopology>(file.empty() ? HwlocTopology::discover() : HwlocTopology::from_file(file));
+}
+
+std::string origin_here(const LoadRequest& req) { return req.file.value.empty() ? "discovered" : req.file.value; }
+std::string origin_imported(const LoadRequest& req) {
+  return req.file.value.empty() ? "imported from the local leader" : req.file.value + " (via the local leader)";
+}
+std::string load_error(const LoadRequest& req, const Error& e) {
+  return req.file.value.empty() ? e.what() : req.file.source + ": " + e.what();
+}
+
+}  // namespace
+
+void load_node(MPI_Comm local, const LoadRequest& req, NodeState& out, const Logger& log) {
   int lrank = 0;
   if (local != MPI_COMM_NULL) MPI_Comm_rank(local, &lrank);
   std::string error, xml;
   long header[2] = {-1, 0};  // XML length (-1: the leader failed), this_system
   if (lrank == 0) {
     try {
-      auto t = std::make_shared<HwlocTopology>(file.empty() ? HwlocTopology::discover()
-                                                            : HwlocTopology::from_file(file));
-      out.discovered = true;
-      out.this_system = t->is_this_system();
-      out.node = inventory(*t, file.empty() ? "discovered" : file);
-      out.hwloc = std::move(t);
-      if (local != MPI_COMM_NULL) xml = out.hwloc->to_xml();
+      auto t = load_here(req);
+      if (local != MPI_COMM_NULL) xml = t->to_xml();
       header[0] = static_cast<long>(xml.size());
-      header[1] = out.this_system ? 1 : 0;
+      header[1] = t->is_this_system() ? 1 : 0;
+      adopt(std::move(t), origin_here(req), true, req, out, log);
     } catch (const Error& e) {
-      error = file.empty() ? e.what() : setting.source + ": " + e.what();
+      error = load_error(req, e);
+      header[0] = -1;
     }
   }
   if (local != MPI_COMM_NULL) {
@@ -46,11 +80,37 @@ void load_node(MPI_Comm local, const Sourced<std::string>& setting, NodeState& o
   }
   if (!error.empty()) throw Error(Errc::invalid_environment, error);
   if (lrank == 0 || header[0] < 0) return;
-  const std::string origin = file.empty() ? "imported from the local leader" : file + " (via the local leader)";
-  auto t = std::make_shared<HwlocTopology>(HwlocTopology::from_buffer(xml, "sent by the local leader", header[1] != 0));
-  out.this_system = header[1] != 0 && t->is_this_system();
-  out.node = inventory(*t, origin);
-  out.hwloc = std::move(t);
+  adopt(std::make_shared<HwlocTopology>(HwlocTopology::from_buffer(xml, "sent by the local leader", header[1] != 0)),
+        origin_imported(req), false, req, out, log);
+}
+
+bool load_node_shared(NodeShare* share, bool leader, const LoadRequest& req, NodeState& out, const Logger& log,
+                      Deadline deadline, const std::string& timeout_setting, std::string* leader_error) {
+  if (!share || leader) {
+    if (share) share->open_as_leader(log);
+    try {
+      auto t = load_here(req);
+      if (share) share->publish({true, t->is_this_system(), t->to_xml()});
+      adopt(std::move(t), origin_here(req), true, req, out, log);
+    } catch (const Error& e) {
+      if (share) share->publish({false, false, load_error(req, e)});
+      throw Error(e.code() == Errc::system ? Errc::system : Errc::invalid_environment, load_error(req, e));
+    }
+    return true;
+  }
+  struct Done {  // whatever happens here, the leader may remove the share afterwards
+    NodeShare* s;
+    ~Done() { s->done(); }
+  } done{share};
+  Published p = share->receive(deadline, timeout_setting, log);
+  if (!p.ok) {
+    if (leader_error) *leader_error = p.text;
+    return false;
+  }
+  adopt(std::make_shared<HwlocTopology>(HwlocTopology::from_buffer(p.text, "published by the local leader at " +
+                                                                                 share->dir(), p.this_system)),
+        origin_imported(req), false, req, out, log);
+  return true;
 }
 
 std::vector<std::vector<int>> visible_lists(MPI_Comm local, int local_size, const NodeTopology& node,
@@ -102,11 +162,11 @@ std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings
                        const EnvMap& env) {
   if (!st.this_system) return "not applied: the topology is not this machine's (" + st.node.origin + ")";
   std::string done;
-  if (settings.export_net.value && plan.nic >= 0) {
-    for (const auto& [var, value] : net_exports(st.node.nics[plan.nic])) {
+  if (plan.nic >= 0) {
+    for (const auto& [var, value] : net_exports(st.node.nics[plan.nic], settings.export_net.value)) {
       auto it = env.find(var);
       if (it != env.end()) {
-        log.debug("MPINIT_EXPORT_NET: " + var + "='" + it->second + "' is set by the user; left as it is");
+        log.debug(settings.export_net.source + ": " + var + "='" + it->second + "' is set by the user; left as it is");
         continue;
       }
       ::setenv(var.c_str(), value.c_str(), 1);
@@ -116,8 +176,8 @@ std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings
   if (settings.bind.value && !plan.cpus.empty()) {
     std::string warning = bind_process(*st.hwloc, plan.cpus, settings.membind.value);
     if (!warning.empty()) log.warn(warning);
-    done = "bound to CPUs " + format_cpus(plan.cpus) +
-           (settings.membind.value && warning.empty() ? " and their memory" : "");
+    done += std::string(done.empty() ? "" : "; ") + "bound to CPUs " + format_cpus(plan.cpus) +
+            (settings.membind.value && warning.empty() ? " and their memory" : "");
   }
   if (!plan.gpus.empty()) {
     const Gpu& g = st.node.gpus[plan.gpus[0]];

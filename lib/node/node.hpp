@@ -8,6 +8,7 @@
 #include <string>
 
 #include "mpinit/log.hpp"
+#include "node/share.hpp"
 #include "mpinit/settings.hpp"
 #include "mpinit/topology.hpp"
 
@@ -23,12 +24,23 @@ struct NodeState {
   bool this_system = false;  ///< the topology is this machine's (binding is possible)
 };
 
-/// Load the node's topology. With a node communicator, local rank 0 discovers it (or reads
-/// `file`), exports XML and broadcasts it; the others import it. When the leader fails, the
-/// others return without a topology (no local error): the phase agreement carries the leader's
-/// error. With MPI_COMM_NULL (env-only), this rank loads it itself.
-/// `file` names its setting in its source ("MPINIT_TOPOLOGY"), for messages.
-void load_node(MPI_Comm local, const Sourced<std::string>& file, NodeState& out);
+/// How the node's topology is loaded.
+struct LoadRequest {
+  Sourced<std::string> file;  ///< MPINIT_TOPOLOGY ("" and "default": this machine), its source for messages
+  bool rebind = false;        ///< MPINIT_REBIND: plan on the whole allowed set, not a binding the process started with
+};
+
+/// Load the node's topology over MPI. With a node communicator, local rank 0 discovers it (or
+/// reads the file), exports XML and broadcasts it; the others import it, each with its own
+/// allowed CPUs. When the leader fails, the others return without a topology (no local error):
+/// the phase agreement carries the leader's error. With MPI_COMM_NULL, this rank loads it itself.
+void load_node(MPI_Comm local, const LoadRequest& req, NodeState& out, const Logger& log);
+
+/// Load the node's topology without MPI (before MPI_Init, env-only mode): the leader of `share`
+/// (local rank 0) loads and publishes it, the others import what it published; no share: this
+/// rank alone. Returns false when the leader failed; `leader_error` is then its message.
+bool load_node_shared(NodeShare* share, bool leader, const LoadRequest& req, NodeState& out, const Logger& log,
+                      Deadline deadline, const std::string& timeout_setting, std::string* leader_error);
 
 /// Each local rank's visible-GPU list, exchanged over `local` (O(local size)); a bad list
 /// throws on the rank that holds it only, after the exchange. Returns the request's lists.
@@ -36,8 +48,9 @@ std::vector<std::vector<int>> visible_lists(MPI_Comm local, int local_size, cons
                                             const EnvMap& env, std::string* source);
 
 /// Apply this rank's plan: the NIC exports (MPINIT_EXPORT_NET, never over a variable set in
-/// `env`), CPU (and memory) binding, then the CUDA device by PCI bus id. Returns what was done,
-/// for the log. Throws Error naming the call on failure.
+/// `env` by the user; a variable this process set itself in an earlier apply is replaced), CPU
+/// (and memory) binding, then the CUDA device by PCI bus id. Returns what was done, for the log.
+/// Throws Error naming the call on failure.
 std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings& settings, const Logger& log,
                        const EnvMap& env);
 

@@ -1,88 +1,21 @@
-// Session orchestration: phases in order, each ending in a collective status agreement.
+// Session orchestration: launch()'s phases in order, each ending in a collective status
+// agreement (the phases themselves: phases.cpp).
 #include "mpinit/session.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
-#include <list>
 #include <string>
 
-#include "agree/agree.hpp"
 #include "core/failure.hpp"
 #include "core/system.hpp"
 #include "launcher/launcher.hpp"
-#include "mpi/world.hpp"
-#include "mpinit/features.hpp"
-#include "session/watchdog.hpp"
-#if MPINIT_HAVE_HWLOC
-#include "node/node.hpp"
-#endif
+#include "session/state.hpp"
 
 namespace mpinit {
 inline namespace v2 {
-
-struct Session::State {
-  Settings settings;
-  LaunchEnv env;
-  Identity identity;
-  Logger log;
-  std::vector<PhaseTiming> timings;
-  detail::MpiState mpi;
-  ThreadLevel thread_level = ThreadLevel::single;
-#if MPINIT_HAVE_HWLOC
-  detail::NodeState node;
-#endif
-  std::optional<Placement> placement;
-  std::string applied;
-  Sourced<std::uint64_t> global_seed{kDefaultSeed, "default"};
-  std::uint64_t rank_seed = 0;
-  std::mt19937_64 rng;
-  NcclComm* world_nccl = nullptr;
-  std::list<NcclComm> nccl;  // stable addresses; destroyed before MPI is finalized
-  detail::Watchdog* watchdog = nullptr;  // during launch() under MPI
-
-  State() = default;
-  State(const State&) = delete;
-  State& operator=(const State&) = delete;
-  ~State() {
-    nccl.clear();  // NCCL communicators go first, also when an error unwinds launch()
-    detail::release(mpi);
-  }
-  NcclOptions nccl_options() const {
-    NcclOptions o;
-    o.timeout_s = settings.nccl_timeout_s.value;
-    o.ranks_per_root = settings.nccl_ranks_per_root.value;
-    return o;
-  }
-};
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Runs one phase body, records its time, and turns an exception into a PhaseStatus.
-template <class F>
-void run_phase(Session::State& st, const char* phase, detail::PhaseStatus& status, F&& body) {
-  auto t0 = Clock::now();
-  if (st.watchdog) st.watchdog->enter(phase);
-  try {
-    body();
-  } catch (const Error& e) {
-    status = {true, e.code(), phase, e.what()};
-  } catch (const std::exception& e) {
-    status = {true, Errc::internal, phase, std::string("unexpected error: ") + e.what()};
-  }
-  st.timings.push_back({phase, std::chrono::duration<double>(Clock::now() - t0).count()});
-}
-
-// "MPINIT_LAUNCH_TIMEOUT=30", "--mpinit-launch-timeout=30", "Options::launch_timeout_s=30",
-// "MPINIT_LAUNCH_TIMEOUT=300 (the default)": the value as the user would find and change it.
-std::string setting_text(const Sourced<int>& v, const char* var, const char* option) {
-  const std::string value = std::to_string(v.value);
-  if (v.source == "default") return std::string(var) + "=" + value + " s (the default)";
-  if (v.source == "option") return std::string(option) + "=" + value + " s";
-  return v.source + "=" + value + " s";
-}
 
 std::string summary(const Identity& id) {
   return "rank " + std::to_string(id.rank) + "/" + std::to_string(id.size) + ", local " +
@@ -91,68 +24,52 @@ std::string summary(const Identity& id) {
          ", launcher " + to_string(id.launcher) + (id.from_mpi ? " (MPI)" : " (environment only)");
 }
 
-// The topology and placement phases. `local` is the node communicator (MPI_COMM_NULL in env-only
-// mode, where every failure is this rank's own).
-void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env, const std::string& host) {
-  const Settings& s = st.settings;
-  if (!s.placement.value) return;
-#if MPINIT_HAVE_HWLOC
-  auto finish = [&](const detail::PhaseStatus& status) {
-    detail::agree_or_raise(comm, status, std::to_string(st.identity.rank), host);
-  };
-  detail::PhaseStatus topo;
-  run_phase(st, "topology", topo, [&] { detail::load_node(local, s.topology_file, st.node); });
-  finish(topo);
-  detail::PhaseStatus plan;
-  run_phase(st, "placement", plan, [&] {
-    const int lsize = std::max(1, st.identity.local_size);
-    const int lrank = std::max(0, st.identity.local_rank);
-    PlanRequest req;
-    req.local_size = lsize;
-    req.policy = s.gpu_policy.value;
-    req.oversubscribe = s.oversubscribe.value;
-    req.visible = detail::visible_lists(local, lsize, st.node.node, env, &req.visible_source);
-    st.placement = plan_placement(st.node.node, req);
-    st.applied = detail::apply_plan(st.node, st.placement->ranks[lrank], s, st.log, env);
-  });
-  finish(plan);
-#else
-  (void)comm, (void)local, (void)env, (void)host;
-  if (s.topology_file.source != "default" || s.gpu_policy.source != "default")
-    throw Error(Errc::not_built, "mpinit was built without hwloc: placement settings (" +
-                                     std::string(s.topology_file.source != "default" ? s.topology_file.source
-                                                                                     : s.gpu_policy.source) +
-                                     ") cannot be honoured (rebuild with -Dhwloc=enabled)");
-  st.log.info("built without hwloc: no placement");
-#endif
+void record(Session::State& st, const char* phase, Clock::time_point t0) {
+  st.timings.push_back({phase, std::chrono::duration<double>(Clock::now() - t0).count()});
 }
 
-// The seed phase: rank 0's global seed is everyone's (a random one is drawn by rank 0).
-void agree_seed(Session::State& st, MPI_Comm comm) {
-  const SeedSetting& mine = st.settings.seed.value;
-  std::uint64_t buf[2] = {mine.value, mine.random ? 1u : 0u};
-  const int rank = std::max(0, st.identity.rank);
-  if (comm == MPI_COMM_NULL) {
-    if (mine.random)
-      throw Error(Errc::invalid_setting, st.settings.seed.source + "='random' needs MPI to agree on one value, and "
-                                                                   "this session has none (env-only mode)");
-  } else {
-    if (rank == 0 && mine.random) buf[0] = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-    detail::check_mpi(MPI_Bcast(buf, 2, MPI_UINT64_T, 0, comm), "MPI_Bcast(seed)");
-    if (!mine.random && !buf[1] && buf[0] != mine.value)
-      st.log.warn(st.settings.seed.source + "=" + std::to_string(mine.value) + " on this rank, but rank 0's seed " +
-                  std::to_string(buf[0]) + " is used");
+// The identity phase under MPI: MPI's view, checked against the launcher's.
+void mpi_identity_phase(Session::State& st, detail::Watchdog& watchdog, const std::string& host) {
+  st.identity = detail::mpi_identity(st.mpi, host, st.log);
+  st.identity.launcher = st.env.launcher;
+  st.log.set_rank(st.identity.rank, st.identity.local_rank);
+  watchdog.set_rank(st.identity.rank);
+  const CheckLevel check = st.settings.check.value;
+  if (check == CheckLevel::off) return;
+  std::string fatal;
+  for (const auto& d : detail::cross_check(st.identity, st.env, st.mpi.is_world)) {
+    if (check == CheckLevel::error && d.fatal)
+      fatal += (fatal.empty() ? "" : "; ") + d.message;
+    else
+      st.log.warn("MPI and the launcher environment disagree: " + d.message);
   }
-  st.global_seed = {buf[0], buf[1] ? "random (drawn by rank 0)"
-                                   : (comm == MPI_COMM_NULL || st.settings.seed.source == "default"
-                                          ? st.settings.seed.source
-                                          : st.settings.seed.source + " of rank 0")};
-  st.rank_seed = derive_seed(buf[0], rank);
-  st.rng.seed(st.rank_seed);
-  std::srand(static_cast<unsigned>(st.rank_seed));
-  if (buf[1])
-    st.log.info("global seed " + std::to_string(buf[0]) + " (random; MPINIT_SEED=" + std::to_string(buf[0]) +
-                " reproduces it)");
+  // Going on as N singletons makes no sense, so the way out is offered only for other cases.
+  if (!fatal.empty())
+    throw Error(Errc::mismatch, "MPI and the launcher environment disagree: " + fatal +
+                                    (fatal.find("every process is a singleton") != std::string::npos
+                                         ? ""
+                                         : " (MPINIT_CHECK=warn lets the job go on with MPI's values)"));
+}
+
+void log_launch(const Session::State& st) {
+  const Logger& log = st.log;
+  for (const auto& w : st.settings.warnings) log.warn(w);
+  log.info(summary(st.identity));
+  if (!log.enabled(LogLevel::debug)) return;
+  for (const auto& row : describe(st.settings))
+    log.debug("setting " + row.name + "=" + row.value + " (from " + row.source + ")");
+  for (const auto& n : st.env.notes) log.debug("environment: " + n);
+  if (st.placement) {
+    const RankPlan& p = st.placement->ranks[st.planned_local_rank];
+    log.debug(std::string("placement") + (st.placed_before_mpi ? " (before MPI_Init)" : "") + ": " + p.reason +
+              "; " + st.applied);
+    for (const auto& n : st.placement->notes) log.debug("placement: " + n);
+  }
+  std::string t;
+  for (const auto& p : st.timings) t += " " + p.phase + "=" + std::to_string(p.seconds * 1e3) + "ms";
+  log.debug("phase timings:" + t);
+  log.debug("seeds: global " + std::to_string(st.global_seed.value) + " (from " + st.global_seed.source +
+            "), this rank " + std::to_string(st.rank_seed));
 }
 
 }  // namespace
@@ -161,111 +78,100 @@ Session launch(int* argc, char*** argv, const Options& options) {
   auto st = std::make_unique<Session::State>();
   const EnvMap env = options.env ? *options.env : process_env();
   const std::string host = detail::hostname();
+#if MPINIT_HAVE_HWLOC
+  detail::initial_affinity();  // the binding the process started with, before anything binds it
+#endif
   detail::PhaseStatus pre;  // the first failure before MPI is up; agreed once MPI is
 
-  run_phase(*st, "settings", pre, [&] {
+  detail::run_phase(*st, "settings", pre, [&] {
     Flags flags = take_flags(argc, argv);
     flags.insert(flags.end(), options.flags.begin(), options.flags.end());  // the caller's win
     st->settings = resolve_settings(options, env, flags);
   });
   st->log = Logger(st->settings.log_level.value, st->settings.log_all_ranks.value);
-  if (!pre.failed)
-    run_phase(*st, "environment", pre, [&] { st->env = parse_launch_env(env); });
+  if (!pre.failed) detail::run_phase(*st, "environment", pre, [&] { st->env = parse_launch_env(env); });
   if (st->env.rank != kUnknown) st->log.set_rank(st->env.rank, st->env.local_rank);
+  const std::string env_rank = detail::rank_for_messages(env);
 
   const InitMode mode = st->settings.mode.value;
   if (mode == InitMode::env_only) {
     // No MPI to agree over: each rank reports its own failure.
-    if (pre.failed) throw detail::lone_failure(pre.code, pre.phase, pre.message, detail::rank_for_messages(env), host);
+    if (pre.failed) {
+      detail::share_early_failure(*st, env, host, pre, true);
+      throw detail::lone_failure(pre.code, pre.phase, pre.message, env_rank, host);
+    }
     auto t0 = Clock::now();
     st->identity = identity_from_env(st->env, host);
     st->thread_level = st->settings.thread_level.value;
-    st->timings.push_back({"identity", std::chrono::duration<double>(Clock::now() - t0).count()});
-    place(*st, MPI_COMM_NULL, MPI_COMM_NULL, env, host);
+    record(*st, "identity", t0);
+    detail::place_without_mpi(*st, env, host, nullptr);
     detail::PhaseStatus seed;
-    run_phase(*st, "seed", seed, [&] { agree_seed(*st, MPI_COMM_NULL); });
-    if (seed.failed) throw detail::lone_failure(seed.code, "seed", seed.message, detail::rank_for_messages(env), host);
+    detail::run_phase(*st, "seed", seed, [&] { detail::agree_seed(*st, MPI_COMM_NULL); });
+    if (seed.failed) throw detail::lone_failure(seed.code, "seed", seed.message, env_rank, host);
     if (st->settings.nccl.value == NcclMode::launch)
       throw Error(Errc::invalid_setting, "MPINIT_NCCL=launch needs MPI, and this session has none (env-only mode)");
-  } else {
-    // From here on ranks wait for each other, beginning with MPI_Init.
-    detail::Watchdog watchdog(st->settings.launch_timeout_s.value,
-                              setting_text(st->settings.launch_timeout_s, "MPINIT_LAUNCH_TIMEOUT",
-                                           "Options::launch_timeout_s"),
-                              detail::rank_for_messages(env), host);
-    st->watchdog = &watchdog;
-    watchdog.enter("mpi");
-    auto t0 = Clock::now();
-    try {
-      detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default",
-                            argc, argv, options.comm, st->log, st->mpi);
-    } catch (const Error& e) {
-      // No MPI to agree over (not initialized, or in a state mpinit cannot use): every rank says
-      // so itself, naming the setting that asked for this mode.
-      throw detail::lone_failure(e.code(), "mpi", std::string(e.what()) + " (mode from " + st->settings.mode.source + ")",
-                                 detail::rank_for_messages(env), host);
-    }
-    st->thread_level = st->mpi.provided;
-    st->timings.push_back({"mpi", std::chrono::duration<double>(Clock::now() - t0).count()});
-    watchdog.mpi_up(st->mpi.comm);
-    watchdog.enter(pre.failed ? pre.phase.c_str() : "environment");
-    detail::agree(st->mpi.comm, pre, host);
+    log_launch(*st);
+    return Session(std::move(st));
+  }
 
-    detail::PhaseStatus status;
-    run_phase(*st, "identity", status, [&] {
-      st->identity = detail::mpi_identity(st->mpi, host, st->log);
-      st->identity.launcher = st->env.launcher;
-      st->log.set_rank(st->identity.rank, st->identity.local_rank);
-      watchdog.set_rank(st->identity.rank);
-      const CheckLevel check = st->settings.check.value;
-      if (check == CheckLevel::off) return;
-      std::string fatal;
-      for (const auto& d : detail::cross_check(st->identity, st->env, st->mpi.is_world)) {
-        if (check == CheckLevel::error && d.fatal)
-          fatal += (fatal.empty() ? "" : "; ") + d.message;
-        else
-          st->log.warn("MPI and the launcher environment disagree: " + d.message);
-      }
-      // Going on as N singletons makes no sense, so the way out is offered only for other cases.
-      if (!fatal.empty())
-        throw Error(Errc::mismatch, "MPI and the launcher environment disagree: " + fatal +
-                                        (fatal.find("every process is a singleton") != std::string::npos
-                                             ? ""
-                                             : " (MPINIT_CHECK=warn lets the job go on with MPI's values)"));
+  // From here on ranks wait for each other: for the node's share, in MPI_Init, in each agreement.
+  detail::Watchdog watchdog(st->settings.launch_timeout_s.value, st->timeout_setting(), env_rank, host);
+  st->watchdog = &watchdog;
+  struct Unhook {  // the session forgets the watchdog before it ends, also when launch() unwinds
+    Session::State* st;
+    ~Unhook() { st->watchdog = nullptr; }
+  } unhook{st.get()};
+  if (!pre.failed) {
+    detail::run_phase(*st, "placement", pre, [&] {
+      std::string why;
+      st->placed_before_mpi = detail::place_before_mpi(*st, options, &why);
+      st->log.debug(std::string("placement ") + (st->placed_before_mpi ? "before" : "after") + " MPI_Init: " + why);
     });
-    detail::agree(st->mpi.comm, status, host);
-    place(*st, st->mpi.comm, st->mpi.local, env, host);
-    detail::PhaseStatus seed;
-    run_phase(*st, "seed", seed, [&] { agree_seed(*st, st->mpi.comm); });
-    detail::agree(st->mpi.comm, seed, host);
-    if (st->settings.nccl.value == NcclMode::launch) {
-      auto t0 = Clock::now();
-      watchdog.enter("nccl");
-      st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->nccl_options()));  // agrees itself
-      st->world_nccl = &st->nccl.back();
-      st->timings.push_back({"nccl", std::chrono::duration<double>(Clock::now() - t0).count()});
-    }
-    st->watchdog = nullptr;
+    st->timings.pop_back();  // the decision is not a phase of its own
+  }
+  if (st->placed_before_mpi) {
+    st->identity = identity_from_env(st->env, host);  // what the plan is made from; MPI checks it below
+    detail::place_without_mpi(*st, env, host, &pre);
+  } else if (pre.failed) {
+    detail::share_early_failure(*st, env, host, pre, false);
   }
 
-  const Logger& log = st->log;
-  for (const auto& w : st->settings.warnings) log.warn(w);
-  log.info(summary(st->identity));
-  if (log.enabled(LogLevel::debug)) {
-    for (const auto& row : describe(st->settings))
-      log.debug("setting " + row.name + "=" + row.value + " (from " + row.source + ")");
-    for (const auto& n : st->env.notes) log.debug("environment: " + n);
-    if (st->placement) {
-      const RankPlan& p = st->placement->ranks[std::max(0, st->identity.local_rank)];
-      log.debug("placement: " + p.reason + "; " + st->applied);
-      for (const auto& n : st->placement->notes) log.debug("placement: " + n);
-    }
-    std::string t;
-    for (const auto& p : st->timings) t += " " + p.phase + "=" + std::to_string(p.seconds * 1e3) + "ms";
-    log.debug("phase timings:" + t);
-    log.debug("seeds: global " + std::to_string(st->global_seed.value) + " (from " + st->global_seed.source +
-              "), this rank " + std::to_string(st->rank_seed));
+  watchdog.enter("mpi");
+  auto t0 = Clock::now();
+  try {
+    detail::init_or_adopt(mode, st->settings.thread_level.value, st->settings.thread_level.source != "default", argc,
+                          argv, options.comm, st->log, st->mpi);
+  } catch (const Error& e) {
+    // No MPI to agree over (not initialized, or in a state mpinit cannot use): every rank says
+    // so itself, naming the setting that asked for this mode.
+    throw detail::lone_failure(e.code(), "mpi", std::string(e.what()) + " (mode from " + st->settings.mode.source + ")",
+                               env_rank, host);
   }
+  st->thread_level = st->mpi.provided;
+  record(*st, "mpi", t0);
+  watchdog.mpi_up(st->mpi.comm);
+  watchdog.enter(pre.failed ? pre.phase.c_str() : "environment");
+  detail::agree(st->mpi.comm, pre, host);
+
+  detail::PhaseStatus status;
+  detail::run_phase(*st, "identity", status, [&] { mpi_identity_phase(*st, watchdog, host); });
+  detail::agree(st->mpi.comm, status, host);
+  st->drop_share();  // every local rank is past MPI_Init, so past reading it
+  if (st->placed_before_mpi)
+    detail::verify_placement(*st, env, host);
+  else
+    detail::place_with_mpi(*st, env, host);
+  detail::PhaseStatus seed;
+  detail::run_phase(*st, "seed", seed, [&] { detail::agree_seed(*st, st->mpi.comm); });
+  detail::agree(st->mpi.comm, seed, host);
+  if (st->settings.nccl.value == NcclMode::launch) {
+    auto t1 = Clock::now();
+    watchdog.enter("nccl");
+    st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->nccl_options()));  // agrees itself
+    st->world_nccl = &st->nccl.back();
+    record(*st, "nccl", t1);
+  }
+  log_launch(*st);
   return Session(std::move(st));
 }
 
@@ -285,7 +191,7 @@ bool Session::owns_mpi() const noexcept { return s_->mpi.owns_init; }
 ThreadLevel Session::thread_level() const noexcept { return s_->thread_level; }
 const Placement* Session::placement() const noexcept { return s_->placement ? &*s_->placement : nullptr; }
 const RankPlan* Session::plan() const noexcept {
-  return s_->placement ? &s_->placement->ranks[std::max(0, s_->identity.local_rank)] : nullptr;
+  return s_->placement ? &s_->placement->ranks[s_->planned_local_rank] : nullptr;
 }
 const std::string& Session::applied() const noexcept { return s_->applied; }
 #if MPINIT_HAVE_HWLOC

@@ -1,6 +1,8 @@
 // The launch watchdog (watchdog.hpp).
 #include "session/watchdog.hpp"
 
+#include "node/share.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +27,11 @@ Watchdog::~Watchdog() {
   }
   cv_.notify_all();
   thread_.join();
+}
+
+void Watchdog::set_share(std::string dir) {
+  std::lock_guard<std::mutex> lock(m_);
+  share_ = std::move(dir);
 }
 
 void Watchdog::mpi_up(MPI_Comm comm) noexcept {
@@ -52,6 +59,10 @@ void Watchdog::run() {
 }
 
 void Watchdog::expire() {
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    remove_share(share_);
+  }
   const int r = rank_.load();
   const std::string line =
       message(setting_, phase_.load(), r >= 0 ? std::to_string(r) : env_rank_, host_, seconds_) + "\n";

@@ -36,6 +36,9 @@ class Watchdog {
   /// MPI is up: on expiry, MPI_Abort(comm) ends the job.
   void mpi_up(MPI_Comm comm) noexcept;
   void set_rank(int rank) noexcept { rank_.store(rank); }
+  /// The node share this rank leads ("" when none): removed on expiry, since the process ends
+  /// without unwinding.
+  void set_share(std::string dir);
 
   /// The line written on expiry (for tests and docs).
   static std::string message(const std::string& setting, const char* phase, const std::string& rank,
@@ -51,6 +54,7 @@ class Watchdog {
   std::atomic<int> rank_{-1};
   std::atomic<bool> mpi_up_{false};
   MPI_Comm comm_ = MPI_COMM_NULL;  // written before mpi_up_ is set, read after
+  std::string share_;  // guarded by m_
   std::mutex m_;
   std::condition_variable cv_;
   bool done_ = false;

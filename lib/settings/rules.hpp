@@ -90,4 +90,18 @@ struct File {
   void check(const std::string&, const std::string&) const {}
 };
 
+/// A directory, not empty; "" (the default) means mpinit chooses.
+struct Directory {
+  void parse(const std::string& var, const std::string&, const std::string& raw, std::string& out) const {
+    if (raw.empty()) throw Error(Errc::invalid_setting, var + "='' is empty (must name a directory)");
+    if (raw[0] != '/') throw Error(Errc::invalid_setting, var + "='" + raw + "' is not an absolute path");
+    out = raw;
+  }
+  std::string text(const std::string& v) const { return v.empty() ? "(automatic)" : v; }
+  std::string allowed(const std::string*) const { return "an absolute directory"; }
+  void check(const std::string& name, const std::string& v) const {
+    if (!v.empty() && v[0] != '/') throw Error(Errc::invalid_setting, name + "='" + v + "' is not an absolute path");
+  }
+};
+
 }  // namespace mpinit::detail::rules

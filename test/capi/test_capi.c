@@ -118,7 +118,10 @@ static void every_field(void) {
       {offsetof(mpinit_config_t, check), 7, "mpinit_config_t.check='7' is not one of off|warn|error"},
       {offsetof(mpinit_config_t, membind), 7, "mpinit_config_t.membind='7' is not one of on|off"},
       {offsetof(mpinit_config_t, oversubscribe), 7, "mpinit_config_t.oversubscribe='7' is not one of on|off"},
-      {offsetof(mpinit_config_t, export_net), 7, "mpinit_config_t.export_net='7' is not one of on|off"},
+      {offsetof(mpinit_config_t, export_net), 7, "mpinit_config_t.export_net='7' is not one of off|mpi|all"},
+      {offsetof(mpinit_config_t, place), 7, "mpinit_config_t.place='7' is not one of auto|before|after"},
+      {offsetof(mpinit_config_t, topology_share), 7, "mpinit_config_t.topology_share='7' is not one of on|off"},
+      {offsetof(mpinit_config_t, rebind), 7, "mpinit_config_t.rebind='7' is not one of on|off"},
       {offsetof(mpinit_config_t, nccl_ranks_per_root), 0, "mpinit_config_t.nccl_ranks_per_root='0' is too small"},
       {offsetof(mpinit_config_t, launch_timeout_s), -5, "mpinit_config_t.launch_timeout_s='-5' is negative"},
       {offsetof(mpinit_config_t, placement), 7, "mpinit_config_t.placement='7' is not one of on|off"},
@@ -139,7 +142,10 @@ static void every_field(void) {
   config.check = MPINIT_CHECK_WARN;
   config.membind = MPINIT_OFF;
   config.oversubscribe = MPINIT_ON;
-  config.export_net = MPINIT_OFF;
+  config.export_net = MPINIT_NET_MPI;
+  config.place = MPINIT_PLACE_AFTER; /* MPI is up already: "before" would be refused */
+  config.topology_share = MPINIT_ON;
+  config.rebind = MPINIT_OFF;
   config.nccl_ranks_per_root = 64;
   config.launch_timeout_s = 0;
   mpinit_result_t rc = mpinit_launch(NULL, NULL, MPI_COMM_NULL, &config, &s);

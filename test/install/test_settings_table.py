@@ -71,7 +71,7 @@ class SettingsTable(unittest.TestCase):
         m = re.search(r"<!-- settings table:[^\n]*-->\n(.*?)<!-- end of settings table -->", doc, re.S)
         self.assertIsNotNone(m, "docs/environment.md lost its settings table markers")
         self.assertEqual(m.group(1), tool("settings", "--markdown"),
-                         "docs/environment.md differs from `mpinit settings --markdown`: paste its output")
+                         "docs/environment.md differs from `mpinit settings --markdown`: run scripts/update-settings-doc.py")
 
     def test_report_names(self):
         env = dict(os.environ)

@@ -50,6 +50,13 @@ def on_rank(rank, assignment, prog, *args):
     return ["/bin/sh", "-c", script, prog] + list(args)
 
 
+def share_dirs():
+    """What is left of mpinit's node shares (there must be nothing after a run)."""
+    share = re.compile(r"^mpinit-\d+-[0-9a-f]{16}$")
+    return sorted(os.path.join(base, d) for base in ("/dev/shm", "/tmp") if os.path.isdir(base)
+                  for d in os.listdir(base) if share.match(d))
+
+
 def nothing_left(name):
     out = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout.split()
     return [p for p in out if int(p) != os.getpid()]
@@ -140,12 +147,18 @@ class Tool(unittest.TestCase):
     def test_info_env_only_places_and_binds_before_mpi(self):
         if FLAVOUR != "openmpi":
             self.skipTest("checks Open MPI's variable names")
-        p, _ = mpirun(2, TOOL, "info", "--env-only", "--json")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        for r in (json.loads(l) for l in p.stdout.splitlines()):
-            self.assertFalse(r["from_mpi"])
-            self.assertIn("bound to CPUs " + r["placement"]["cpus"], r["placement"]["applied"])
-            self.assertTrue(r["topology"]["discovered_here"])  # no MPI: every rank discovers
+        for n in (2, 3):
+            p, _ = mpirun(n, TOOL, "info", "--env-only", "--json")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            records = sorted((json.loads(l) for l in p.stdout.splitlines()), key=lambda r: r["rank"])
+            self.assertEqual(len(records), n)
+            for r in records:
+                self.assertFalse(r["from_mpi"])
+                self.assertIn("bound to CPUs " + r["placement"]["cpus"], r["placement"]["applied"])
+            # No MPI, and still one discovery per node: local rank 0 shares it with the others.
+            self.assertEqual([r["topology"]["discovered_here"] for r in records], [True] + [False] * (n - 1))
+            self.assertEqual([r["topology"]["origin"] for r in records][1:], ["imported from the local leader"] * (n - 1))
+            self.assertEqual(share_dirs(), [])
 
     def test_env_under_mpirun_on_every_rank(self):
         with tempfile.TemporaryDirectory() as d:
@@ -320,10 +333,11 @@ MPI_OWN = [
 
 
 class FilesWritten(unittest.TestCase):
-    """mpinit writes no file, so none can be left or read by another user: the topology goes from
-    the node leader to the other local ranks as XML in memory over MPI. Every file system call of
-    the launcher, every rank and what they start is traced (strace -f); only the MPI library's own
-    files may appear."""
+    """mpinit writes only inside its node share: before MPI_Init the node's leader hands the
+    topology to the other local ranks through a private directory, /dev/shm/mpinit-<uid>-<key hash>
+    (mode 0700), removed once they have it. Every file system call of the launcher, every rank and
+    what they start is traced (strace -f); only the MPI library's own files and that directory may
+    appear, and the directory is gone afterwards."""
 
     def written(self, np, *cmd):
         if not shutil.which("strace"):
@@ -338,8 +352,9 @@ class FilesWritten(unittest.TestCase):
                            capture_output=True, text=True, timeout=LIMIT_S, env=clean_env(TMPDIR=tmp))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         allowed = [re.compile(a.format(tmp=re.escape(tmp))) for a in MPI_OWN]
+        share = re.compile(r"^/dev/shm/mpinit-%d-[0-9a-f]{16}(/[a-z0-9._]+)?$" % os.geteuid())
         call = re.compile(r'^(\w+)\((?:AT_FDCWD, |\d+, )?"([^"]*)"(.*)\) += (-?\d+)')
-        ranks, mpi_own, ours = 0, 0, []
+        ranks, mpi_own, shared, ours = 0, 0, 0, []
         for f in glob.glob(os.path.join(d, "trace.*")):
             with open(f) as t:
                 for line in t:
@@ -354,10 +369,15 @@ class FilesWritten(unittest.TestCase):
                         continue
                     if any(a.search(path) for a in allowed):
                         mpi_own += 1
+                    elif share.match(path):
+                        shared += 1
                     else:
                         ours.append(line.strip())
         self.assertEqual(ranks, np, "the trace must see every rank start")
         self.assertGreater(mpi_own, 0, "the trace must see the MPI library's own files")
+        if np > 1:
+            self.assertGreater(shared, 0, "the trace must see the node share")
+        self.assertEqual(share_dirs(), [])
         return ours, p
 
     def test_launch_and_placement_write_no_file(self):

@@ -472,9 +472,10 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
 
     def test_a_rank_exiting_inside_launch_times_out_the_others(self):
         # Rank 3 leaves while its node leader broadcasts the topology (its second MPI_Bcast);
-        # the others wait in that phase's agreement; MPI_Abort then ends the job.
+        # the others wait in that phase's agreement; MPI_Abort then ends the job. Placement after
+        # MPI_Init, where the topology travels over MPI (before it, the node share carries it).
         p = self.run_fault("fault: rank 3 exits in the topology phase, timeout 3 s", abort=False,
-                           **fault(3, "MPI_Bcast:2", "exit:3", 3))
+                           **fault(3, "MPI_Bcast:2", "exit:3", 3, MPINIT_PLACE="after"))
         self.check_timed_out(p, self.OTHERS, "topology", "MPINIT_LAUNCH_TIMEOUT=3 s")
         self.assertEqual(p.returncode, 124, str(p))  # MPI_Abort(124) ends mpirun too
 
@@ -501,9 +502,10 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
         self.assertLess(p.seconds, 30, str(p))  # mpirun ended the sleeping rank too
 
     def test_a_rank_stalled_inside_launch_past_a_flag_timeout(self):
-        # The timeout given as a flag; rank 3 stalls in the seed phase (its fourth MPI_Bcast).
+        # The timeout given as a flag; rank 3 stalls in the seed phase (its second MPI_Bcast: the
+        # first is the identity's, and placement before MPI_Init makes none).
         # Being inside launch() too, its own watchdog fires as well.
-        env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, **fault(3, "MPI_Bcast:4", "sleep:40"))
+        env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, **fault(3, "MPI_Bcast:2", "sleep:40"))
         p = timed("fault: rank 3 sleeps 40 s in the seed phase, --mpinit-launch-timeout=2",
                   self.mpirun(self.NODES, 4, FAULT_PROBE, "--mpinit-launch-timeout=2", env=env))
         self.check_timed_out(p, {**self.OTHERS, 3: "node2"}, "seed", "--mpinit-launch-timeout=2 s")
@@ -677,7 +679,7 @@ class SlurmOpenMpi(SlurmCluster, FaultChecks):
         self.addCleanup(self.wait_idle)
         p = timed("fault: srun --mpi=pmix -N2 --ntasks-per-node=2, task 3 stalls in the seed phase, timeout 3 s",
                   self.srun("--mpi=pmix", "-N2", "--ntasks-per-node=2", FAULT_PROBE,
-                            env=self.env(**fault(3, "MPI_Bcast:4", "sleep:40", 3))))
+                            env=self.env(**fault(3, "MPI_Bcast:2", "sleep:40", 3))))  # the seed's
         self.check_timed_out(p, {0: "n1", 1: "n1", 2: "n2", 3: "n2"}, "seed", "MPINIT_LAUNCH_TIMEOUT=3 s")
         self.assertNotEqual(p.returncode, 0, str(p))
         self.assertLess(p.seconds, 30, str(p))  # MPI_Abort ended the step
