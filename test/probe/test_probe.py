@@ -127,7 +127,7 @@ class UnderMpirun(unittest.TestCase):
     def check_ranks(self, np):
         with ProbeDir() as d:
             env = clean_env()
-            p = mpirun(np, *per_rank_cpus(np), *preloaded(d), "UCX_NET_DEVICES=lo:1", "MPINIT_PROBE_CHECK=np" + str(np),
+            p = mpirun(np, *per_rank_cpus(np), *preloaded(d), "UCX_NET_DEVICES=lo:1", "MPINIT_CHECK_NP=" + str(np),
                        PLAIN, "init", env=env)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertNotIn("init_probe", p.stderr)
@@ -156,7 +156,7 @@ class UnderMpirun(unittest.TestCase):
                 self.assertEqual(r["env"]["NCCL_SOCKET_IFNAME"], env.get("NCCL_SOCKET_IFNAME"))
                 self.assertEqual(r["env"]["OMPI_MCA_btl_tcp_if_include"], env.get("OMPI_MCA_btl_tcp_if_include"))
                 mpinit_vars = {k: v for k, v in r["env"].items() if k.startswith("MPINIT_")}
-                self.assertEqual(mpinit_vars, {"MPINIT_PROBE_DIR": d, "MPINIT_PROBE_CHECK": f"np{np}"})
+                self.assertEqual(mpinit_vars, {"MPINIT_PROBE_DIR": d, "MPINIT_CHECK_NP": str(np)})
 
     def test_np1(self):
         self.check_ranks(1)
