@@ -20,7 +20,9 @@
 
 #define PROBE_EXPORT __attribute__((visibility("default")))
 
-static void complain(const char* what, const char* why) { fprintf(stderr, "init_probe: %s: %s\n", what, why); }
+static void complain(const char* what, const char* why) {
+  fprintf(stderr, "init_probe: %s: %s\n", what, why);
+}
 
 static void write_record(const char* dir, const char* host, const Buf* record) {
   char path[4096];

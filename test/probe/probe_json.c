@@ -29,7 +29,9 @@ void buf_add(Buf* b, const char* s, size_t n) {
   b->data[b->len] = '\0';
 }
 
-void buf_str(Buf* b, const char* s) { buf_add(b, s, strlen(s)); }
+void buf_str(Buf* b, const char* s) {
+  buf_add(b, s, strlen(s));
+}
 
 void buf_fmt(Buf* b, const char* fmt, ...) {
   char small[256];

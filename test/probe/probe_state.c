@@ -81,8 +81,8 @@ void probe_threads(Buf* b) {
 
 /* Linux's <linux/mempolicy.h>, spelled here so that no libnuma header is needed. */
 enum { kMaxNodes = 4096 };
-static const char* const kModes[] = {"default", "preferred", "bind", "interleave",
-                                     "local", "preferred_many", "weighted_interleave"};
+static const char* const kModes[] = {"default",        "preferred",          "bind", "interleave", "local",
+                                     "preferred_many", "weighted_interleave"};
 static const struct {
   int bit;
   const char* name;
@@ -171,8 +171,8 @@ extern char** environ;
 
 void probe_env(Buf* b) {
   static const char* const vars[] = {
-      "UCX_NET_DEVICES",           "UCX_TLS",     "OMPI_MCA_btl_tcp_if_include", "OMPI_MCA_btl_openib_if_include",
-      "OMPI_MCA_pml_ucx_devices",  "FI_PROVIDER", "FI_CXI_DEVICE_NAME",          "NCCL_IB_HCA",
+      "UCX_NET_DEVICES",          "UCX_TLS",     "OMPI_MCA_btl_tcp_if_include", "OMPI_MCA_btl_openib_if_include",
+      "OMPI_MCA_pml_ucx_devices", "FI_PROVIDER", "FI_CXI_DEVICE_NAME",          "NCCL_IB_HCA",
       "NCCL_SOCKET_IFNAME",
   };
   buf_str(b, "{");
