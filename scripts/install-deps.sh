@@ -16,6 +16,7 @@ packages=(
   slurmctld slurmd slurm-client munge  # a local Slurm cluster for the launcher tests (scripts/cluster)
   clang libclang-rt-dev                # the fuzz targets: clang's libFuzzer and sanitizers (scripts/fuzz.sh)
   strace                               # the test that mpinit writes no file
+  numactl                              # the MPI_Init probe's memory-policy test
 )
 
 missing=()
