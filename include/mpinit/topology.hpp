@@ -48,6 +48,15 @@ struct Nic {
   std::string kind;                 ///< infiniband, roce, efa, omnipath, slingshot, rdma, ipoib, ethernet
   bool fabric = false;              ///< an RDMA or Slingshot fabric NIC (wins over plain Ethernet)
   double link_gbps = 0;             ///< PCI link speed hwloc reports, GB/s (0: unknown)
+  /// Usable: one of its ports is ACTIVE (hwloc's PortNState info of an OpenFabrics device is 4),
+  /// or no port state is reported (Ethernet and Slingshot netdevs, files without it). A NIC
+  /// whose every port is DOWN, INIT, ARMED or ACTIVE_DEFER is not: the plan takes it only when
+  /// no NIC is up and no Ethernet NIC exists.
+  bool up = true;
+  /// The port an export names (`mlx5_0:2`, 1-based as PortNState counts): the first ACTIVE one;
+  /// 1 for an OpenFabrics device with no ACTIVE port; 0 where none is reported (netdevs), which
+  /// net_exports names as port 1.
+  int port = 0;
   Locality loc;
 };
 

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
 #include <set>
 #include <string>
 
@@ -40,6 +43,29 @@ Placement plan(const NodeTopology& t, int ranks, GpuPolicy policy = GpuPolicy::s
   r.policy = policy;
   r.visible = std::move(visible);
   return plan_placement(t, r);
+}
+
+const Nic& nic_named(const NodeTopology& t, const std::string& name) {
+  auto it = std::find_if(t.nics.begin(), t.nics.end(), [&](const Nic& n) { return n.name == name; });
+  if (it == t.nics.end()) throw std::runtime_error("no NIC " + name + " in " + t.origin);
+  return *it;
+}
+
+// A real machine's file with some text replaced (each `from` must occur), loaded by hwloc: the
+// inventory reads what it would read on that machine with, say, a port in another state.
+NodeTopology load_edited(const std::string& name, const std::vector<std::pair<std::string, std::string>>& edits) {
+  std::ifstream in(dir() + "/" + name + ".xml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string xml = ss.str();
+  for (const auto& [from, to] : edits) {
+    size_t at = xml.find(from);
+    if (at == std::string::npos) throw std::runtime_error("'" + from + "' is not in " + name);
+    xml.replace(at, from.size(), to);
+  }
+  std::string path = testing::TempDir() + "/mpinit-" + name + "-edited.xml";
+  std::ofstream(path) << xml;
+  return load_topology(path);
 }
 
 std::string cpus(const Placement& p, int r) { return format_cpus(p.ranks[r].cpus); }
@@ -485,6 +511,57 @@ TEST(Policy, OversubscriptionOffIsAnError) {
   r.oversubscribe = true;
   auto p = plan_placement(t, r);
   EXPECT_FALSE(p.notes.empty());
+}
+
+// ---- NIC ports: which NICs are usable ----
+
+TEST(NicPorts, InventoryReadsPort1StateOnTheXe8640) {
+  const auto& t = topo("fluxcore-ipa20");
+  // The machine had one InfiniBand port up (mlx5_0, LID 0xe); mlx5_1, mlx5_2 and mlx5_3 were
+  // DOWN (Port1State 1, LID 0xffff). The Ethernet ports report no state: usable.
+  EXPECT_TRUE(nic_named(t, "mlx5_0").up);
+  EXPECT_EQ(nic_named(t, "mlx5_0").port, 1);
+  for (const char* down : {"mlx5_1", "mlx5_2", "mlx5_3"}) {
+    EXPECT_FALSE(nic_named(t, down).up) << down;
+    EXPECT_EQ(nic_named(t, down).port, 1) << down;
+  }
+  for (const char* eth : {"eno8303", "eno8403"}) {
+    EXPECT_TRUE(nic_named(t, eth).up) << eth;
+    EXPECT_EQ(nic_named(t, eth).port, 0) << eth;
+  }
+  // Every port of Lassen's and g4dn's fabric NICs is ACTIVE (g4dn's EFA has LID 0: RDMA without
+  // an InfiniBand subnet, still up). Tioga's Slingshot netdevs report no state: usable.
+  for (const auto& n : topo("mpibind-coral-lassen").nics) EXPECT_TRUE(n.up) << n.name;
+  EXPECT_TRUE(nic_named(topo("mpibind-g4dnmetal"), "rdmap197s0").up);
+  for (const auto& n : topo("mpibind-eas-tioga").nics) EXPECT_TRUE(n.up) << n.name;
+}
+
+TEST(NicPorts, InventoryReadsEveryPortAndKeepsTheActiveOne) {
+  const std::string mlx5_2 = "<info name=\"Port1State\" value=\"1\"/>\n                      <info name=\"Port1LID\" value=\"0xffff\"/>";
+  // A second port, ACTIVE, after the DOWN first one: usable through port 2.
+  auto two = load_edited("fluxcore-ipa20", {{mlx5_2, mlx5_2 + "\n<info name=\"Port2State\" value=\"4\"/>"}});
+  EXPECT_TRUE(nic_named(two, "mlx5_2").up);
+  EXPECT_EQ(nic_named(two, "mlx5_2").port, 2);
+  // Port 1 ACTIVE and port 2 DOWN: port 1.
+  auto first = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>",
+                                               "<info name=\"Port1State\" value=\"4\"/><info name=\"Port2State\" value=\"1\"/>"}});
+  EXPECT_TRUE(nic_named(first, "mlx5_2").up);
+  EXPECT_EQ(nic_named(first, "mlx5_2").port, 1);
+  // INIT, ARMED, ACTIVE_DEFER and a state that is no number are not ACTIVE.
+  for (const char* state : {"2", "3", "5", "4x", ""}) {
+    auto t = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>",
+                                             std::string("<info name=\"Port1State\" value=\"") + state + "\"/>"}});
+    EXPECT_FALSE(nic_named(t, "mlx5_2").up) << "Port1State '" << state << "'";
+  }
+  // No state reported (an hwloc without the port files, a hand-made file): usable.
+  auto none = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>", ""}});
+  EXPECT_TRUE(nic_named(none, "mlx5_2").up);
+  EXPECT_EQ(nic_named(none, "mlx5_2").port, 1);
+  // A third port alone (no Port1State, Port2State) is not read: hwloc numbers ports from 1 and
+  // stops at the first missing one, so such a file reports no state.
+  auto gap = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>",
+                                             "<info name=\"Port3State\" value=\"1\"/>"}});
+  EXPECT_TRUE(nic_named(gap, "mlx5_2").up);
 }
 
 TEST(TopologyFile, UnreadableAndMalformed) {
