@@ -129,17 +129,32 @@ void check_invariants(const NodeTopology& t, const Placement& p, int ranks, GpuP
       }
     }
     if (rp.nic >= 0 && !rp.gpus.empty()) {
-      // No NIC of the same class is nearer to the rank's GPU.
+      // No NIC of the same class (fabric or not) and the same state (up or down) is nearer to
+      // the rank's GPU.
       const Nic& mine = t.nics[rp.nic];
       int d = pci_distance(t.gpus[rp.gpus[0]].loc, mine.loc);
       for (const auto& n : t.nics)
-        if (n.fabric == mine.fabric) {
+        if (n.fabric == mine.fabric && n.up == mine.up) {
           EXPECT_GE(pci_distance(t.gpus[rp.gpus[0]].loc, n.loc), d) << n.name << " is nearer";
         }
     }
-    if (std::any_of(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.fabric; })) {
-      if (rp.nic >= 0) {
-        EXPECT_TRUE(t.nics[rp.nic].fabric) << "an Ethernet port won over a fabric NIC";
+    if (!t.nics.empty()) {
+      EXPECT_GE(rp.nic, 0) << "rank " << r << " got no NIC";
+    }
+    if (rp.nic >= 0) {
+      // A working fabric NIC wins over a down one and over Ethernet; else an up NIC over a down
+      // one; else a fabric NIC over Ethernet. Taking anything but a working fabric NIC is noted.
+      const Nic& mine = t.nics[rp.nic];
+      auto any = [&](auto pred) { return std::any_of(t.nics.begin(), t.nics.end(), pred); };
+      if (any([](const Nic& n) { return n.fabric && n.up; })) {
+        EXPECT_TRUE(mine.fabric && mine.up) << mine.name << ": a down port or an Ethernet port won over a working fabric NIC";
+      } else if (any([](const Nic& n) { return n.up; })) {
+        EXPECT_TRUE(mine.up) << mine.name << ": a down port won over a NIC that is up";
+      } else if (any([](const Nic& n) { return n.fabric; })) {
+        EXPECT_TRUE(mine.fabric) << mine.name << ": an Ethernet port won over a fabric NIC";
+      }
+      if (!mine.up || (!mine.fabric && any([](const Nic& n) { return n.fabric; }))) {
+        EXPECT_TRUE(noted("PortNState")) << mine.name << " taken without a note";
       }
     }
   }
@@ -235,7 +250,7 @@ TEST(Expected, TiogaEachGcdWithTheCoresOfItsL3AndTheNicOnItsNuma) {
   EXPECT_EQ(pci_distance(t.gpus[p.ranks[0].gpus[0]].loc, t.nics[p.ranks[0].nic].loc), 3);
 }
 
-TEST(Expected, Xe8640GpuOnNuma7BorrowsASamePackageNic) {
+TEST(Expected, Xe8640GpusInNumaOrderAllOnTheOneActivePort) {
   const auto& t = topo("fluxcore-ipa20");
   ASSERT_EQ(t.gpus.size(), 4u);
   auto p = plan(t, 4);
@@ -245,16 +260,158 @@ TEST(Expected, Xe8640GpuOnNuma7BorrowsASamePackageNic) {
   EXPECT_EQ(gpu(t, p, 2), "cuda3");
   EXPECT_EQ(gpu(t, p, 3), "cuda2");
   EXPECT_EQ(p.ranks[0].ordinals, std::vector<int>{1});  // cudaSetDevice(1) without CUDA_VISIBLE_DEVICES
+  // The file records one ACTIVE port, mlx5_0's (NUMA 3): every rank takes it, whatever is nearer
+  // (mlx5_2 beside cuda1, mlx5_3 beside cuda3 and in cuda2's package are DOWN). With every port
+  // up, the nearest NICs win: Xe8640EveryPortUp below.
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(nic(t, p, r), "mlx5_0") << r;
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[1].gpus[0]].loc, t.nics[p.ranks[1].nic].loc), 0);  // cuda0's own switch
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[3].gpus[0]].loc, t.nics[p.ranks[3].nic].loc), 5);  // the other package
+  EXPECT_NE(p.ranks[0].reason.find("NIC mlx5_0 is in its GPU's package, the nearest NIC with an active port "
+                                   "(nearer, port down: mlx5_2)"),
+            std::string::npos)
+      << p.ranks[0].reason;
+  EXPECT_NE(p.ranks[3].reason.find("NIC mlx5_0 is outside its GPU's package, the nearest NIC with an active port "
+                                   "(nearer, port down: mlx5_3)"),
+            std::string::npos)
+      << p.ranks[3].reason;
+  EXPECT_NE(p.ranks[1].reason.find("NIC mlx5_0 shares its GPU's PCI switch"), std::string::npos) << p.ranks[1].reason;
+  EXPECT_EQ(p.ranks[1].reason.find("port down"), std::string::npos) << "nothing nearer was skipped";
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "NIC(s) mlx5_2, mlx5_1, mlx5_3 have no ACTIVE port (hwloc PortNState): the plan uses the "
+                        "fabric NICs that have one");
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(p.ranks[r].numa, std::vector<int>{2 * r + 1});
+  // Two ranks per GPU: the second port of the adapter on NUMA 3 (mlx5_1) is DOWN, so both ranks
+  // of cuda0 use mlx5_0 (the rails of Xe8640EveryPortUp need mlx5_1 up).
+  auto p8 = plan(t, 8);
+  EXPECT_EQ(nic(t, p8, 2), "mlx5_0");
+  EXPECT_EQ(nic(t, p8, 3), "mlx5_0");
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(nic(t, p8, r), "mlx5_0") << r;
+}
+
+// ---- NIC ports: the plan on real files with ports marked up or down ----
+
+namespace {
+NodeTopology with_ports(const NodeTopology& t, const std::map<std::string, bool>& up) {
+  NodeTopology out = t;
+  for (auto& n : out.nics)
+    if (up.count(n.name)) n.up = up.at(n.name);
+  return out;
+}
+}  // namespace
+
+TEST(NicPorts, Xe8640EveryPortUp) {
+  // As the XE8640 would plan with all four InfiniBand ports ACTIVE: each GPU its nearest NIC.
+  NodeTopology t = with_ports(topo("fluxcore-ipa20"), {{"mlx5_1", true}, {"mlx5_2", true}, {"mlx5_3", true}});
+  auto p = plan(t, 4);
   EXPECT_EQ(nic(t, p, 0), "mlx5_2");
   EXPECT_EQ(nic(t, p, 1), "mlx5_0");
   EXPECT_EQ(nic(t, p, 2), "mlx5_3");
   EXPECT_EQ(nic(t, p, 3), "mlx5_3");  // no NIC on NUMA 7: the one in the same package
   EXPECT_EQ(pci_distance(t.gpus[p.ranks[3].gpus[0]].loc, t.nics[p.ranks[3].nic].loc), 4);
-  for (int r = 0; r < 4; ++r) EXPECT_EQ(p.ranks[r].numa, std::vector<int>{2 * r + 1});
+  EXPECT_TRUE(p.notes.empty());
+  for (const auto& r : p.ranks) EXPECT_EQ(r.reason.find("port"), std::string::npos) << r.reason;
   // Two ranks per GPU: the two ports of the adapter on NUMA 3 are both used (rails).
   auto p8 = plan(t, 8);
   EXPECT_EQ(nic(t, p8, 2), "mlx5_0");
   EXPECT_EQ(nic(t, p8, 3), "mlx5_1");
+}
+
+TEST(NicPorts, ADownNearerNicLosesToAnUpFartherOne) {
+  // Lassen: mlx5_0 and mlx5_1 on package 0 (cuda0, cuda1), mlx5_2 and mlx5_3 on package 1.
+  const auto& lassen = topo("mpibind-coral-lassen");
+  NodeTopology t = with_ports(lassen, {{"mlx5_0", false}, {"mlx5_1", false}});
+  auto p = plan(t, 4);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_TRUE(nic(t, p, r) == "mlx5_2" || nic(t, p, r) == "mlx5_3") << r << ": " << nic(t, p, r);
+    EXPECT_EQ(pci_distance(t.gpus[p.ranks[r].gpus[0]].loc, t.nics[p.ranks[r].nic].loc), 5);
+    EXPECT_NE(p.ranks[r].reason.find("the nearest NIC with an active port (nearer, port down: mlx5_0, mlx5_1)"),
+              std::string::npos)
+        << p.ranks[r].reason;
+  }
+  EXPECT_NE(nic(t, p, 0), nic(t, p, 1)) << "the two up NICs are shared out (least used)";
+  EXPECT_EQ(nic(t, p, 2), "mlx5_2");
+  EXPECT_EQ(nic(t, p, 3), "mlx5_3");
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_NE(p.notes[0].find("mlx5_0, mlx5_1 have no ACTIVE port"), std::string::npos) << p.notes[0];
+  // One of a package's two down: both of its GPUs take the other, the same package's.
+  NodeTopology one = with_ports(lassen, {{"mlx5_0", false}});
+  auto q = plan(one, 4);
+  EXPECT_EQ(nic(one, q, 0), "mlx5_1");
+  EXPECT_EQ(nic(one, q, 1), "mlx5_1");
+  // CPU-only ranks follow the same rule (cores' distance).
+  auto c = plan(t, 2, GpuPolicy::none);
+  for (int r = 0; r < 2; ++r) EXPECT_TRUE(t.nics[c.ranks[r].nic].up) << nic(t, c, r);
+  check_invariants(t, p, 4, GpuPolicy::spread, {}, "lassen, package 0's NICs down");
+  check_invariants(t, c, 2, GpuPolicy::none, {}, "lassen, package 0's NICs down, no GPU");
+}
+
+TEST(NicPorts, EveryFabricPortDownFallsBackToEthernet) {
+  // The XE8640 with mlx5_0 down too: its Ethernet ports (eno8303, eno8403) carry the traffic.
+  NodeTopology t = with_ports(topo("fluxcore-ipa20"), {{"mlx5_0", false}});
+  auto p = plan(t, 4);
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(t.nics[p.ranks[r].nic].kind, "ethernet") << r << ": " << nic(t, p, r);
+    EXPECT_NE(p.ranks[r].reason.find("(no fabric NIC has an active port)"), std::string::npos) << p.ranks[r].reason;
+  }
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "no port of the fabric NIC(s) mlx5_2, mlx5_0, mlx5_1, mlx5_3 is ACTIVE (hwloc PortNState): "
+                        "the ranks fall back to Ethernet");
+  check_invariants(t, p, 4, GpuPolicy::spread, {}, "ipa20, every fabric port down");
+  // g4dn: its EFA down, the ENA eth0 serves.
+  NodeTopology g = with_ports(topo("mpibind-g4dnmetal"), {{"rdmap197s0", false}});
+  auto q = plan(g, 8);
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(nic(g, q, r), "eth0") << r;
+}
+
+TEST(NicPorts, EveryPortDownAndNoEthernetTakesADownFabricNic) {
+  // The XE8640 with every port down and its Ethernet ports gone: the nearest down NICs, noted.
+  NodeTopology t = with_ports(topo("fluxcore-ipa20"), {{"mlx5_0", false}});
+  t.nics.erase(std::remove_if(t.nics.begin(), t.nics.end(), [](const Nic& n) { return !n.fabric; }), t.nics.end());
+  ASSERT_EQ(t.nics.size(), 4u);
+  auto p = plan(t, 4);
+  const char* want[] = {"mlx5_2", "mlx5_0", "mlx5_3", "mlx5_3"};  // the nearest, as if all were up
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(nic(t, p, r), want[r]) << r;
+    EXPECT_NE(p.ranks[r].reason.find("(its port is down: no NIC has an active port)"), std::string::npos)
+        << p.ranks[r].reason;
+  }
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "no port of any NIC (mlx5_2, mlx5_0, mlx5_1, mlx5_3) is ACTIVE (hwloc PortNState) and no "
+                        "Ethernet NIC is up: the plan names NICs whose port is down");
+  check_invariants(t, p, 4, GpuPolicy::spread, {}, "ipa20, every port down, no Ethernet");
+}
+
+TEST(NicPorts, ANicWithNoStateReportedCountsAsUp) {
+  // mlx5_2's Port1State removed from the XE8640 file: mlx5_2 counts as up and serves cuda1 again.
+  auto t = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>", ""}});
+  ASSERT_TRUE(nic_named(t, "mlx5_2").up);
+  auto p = plan(t, 4);
+  EXPECT_EQ(nic(t, p, 0), "mlx5_2");
+  EXPECT_EQ(nic(t, p, 1), "mlx5_0");
+  // Tioga's Slingshot NICs report no state and are planned as before (Expected.Tioga...).
+  const auto& tioga = topo("mpibind-eas-tioga");
+  auto q = plan(tioga, 8);
+  EXPECT_TRUE(q.notes.empty());
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(tioga.nics[q.ranks[r].nic].kind, "slingshot");
+}
+
+TEST(NicPorts, InvariantsWithPortsDown) {
+  // Every machine with NICs, each NIC down alone, every fabric NIC down, and every NIC down.
+  for (const auto& m : kMachines) {
+    const auto& full = topo(m);
+    std::vector<std::pair<std::string, NodeTopology>> cases;
+    for (const auto& n : full.nics) cases.push_back({n.name + " down", with_ports(full, {{n.name, false}})});
+    NodeTopology fabric_down = full, all_down = full;
+    for (auto& n : fabric_down.nics) n.up = n.up && !n.fabric;
+    for (auto& n : all_down.nics) n.up = false;
+    cases.push_back({"every fabric NIC down", fabric_down});
+    cases.push_back({"every NIC down", all_down});
+    for (const auto& [what, t] : cases)
+      for (int ranks : {1, 4, 8})
+        for (auto policy : {GpuPolicy::spread, GpuPolicy::none})
+          check_invariants(t, plan(t, ranks, policy), ranks, policy, {},
+                           m + ", " + what + ", ranks=" + std::to_string(ranks) + " policy=" + to_string(policy));
+  }
 }
 
 TEST(Expected, G4dnSingleEfaServesAllAndEnaNeverWins) {
