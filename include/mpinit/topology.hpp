@@ -126,8 +126,9 @@ MPINIT_API NodeTopology load_topology(const std::string& xml_file, const std::st
 /// Discover this machine's topology (what one rank per node does during launch()).
 MPINIT_API NodeTopology discover_topology();
 
-/// The variables that point NCCL and UCX at `nic` (pure): NCCL_IB_HCA and UCX_NET_DEVICES=<dev>:1
-/// for an RDMA device; NCCL_SOCKET_IFNAME and UCX_NET_DEVICES=<netdev> for a network interface.
+/// The variables that point NCCL and UCX at `nic` (pure): NCCL_IB_HCA and UCX_NET_DEVICES=<dev>:<port>
+/// for an RDMA device (its ACTIVE port, Nic::port; 1 when none is known); NCCL_SOCKET_IFNAME and
+/// UCX_NET_DEVICES=<netdev> for a network interface.
 MPINIT_API std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic);
 
 /// "0-3,8,10-11" -> 0 1 2 3 8 10 11. Throws Error(invalid_setting) naming `what` and the value.

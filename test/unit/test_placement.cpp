@@ -721,6 +721,26 @@ TEST(NicPorts, InventoryReadsEveryPortAndKeepsTheActiveOne) {
   EXPECT_TRUE(nic_named(gap, "mlx5_2").up);
 }
 
+TEST(NicPorts, NetExportsNameTheActivePort) {
+  using Vars = std::vector<std::pair<std::string, std::string>>;
+  const auto& t = topo("fluxcore-ipa20");
+  EXPECT_EQ(net_exports(nic_named(t, "mlx5_0")), (Vars{{"NCCL_IB_HCA", "=mlx5_0:1"}, {"UCX_NET_DEVICES", "mlx5_0:1"}}));
+  EXPECT_EQ(net_exports(nic_named(t, "eno8303")),
+            (Vars{{"NCCL_SOCKET_IFNAME", "=eno8303"}, {"UCX_NET_DEVICES", "eno8303"}}));
+  // mlx5_2 with port 1 DOWN and port 2 ACTIVE: the exports name port 2, and the plan takes it.
+  const std::string state = "<info name=\"Port1State\" value=\"1\"/>";
+  auto two = load_edited("fluxcore-ipa20", {{state, state + "<info name=\"Port2State\" value=\"4\"/>"}});
+  EXPECT_EQ(net_exports(nic_named(two, "mlx5_2")),
+            (Vars{{"NCCL_IB_HCA", "=mlx5_2:2"}, {"UCX_NET_DEVICES", "mlx5_2:2"}}));
+  auto p = plan(two, 4);
+  EXPECT_EQ(nic(two, p, 0), "mlx5_2");
+  // A NIC made without a port (port 0): port 1, as before ports were read.
+  Nic bare;
+  bare.name = "mlx5_9";
+  bare.kind = "infiniband";
+  EXPECT_EQ(net_exports(bare), (Vars{{"NCCL_IB_HCA", "=mlx5_9:1"}, {"UCX_NET_DEVICES", "mlx5_9:1"}}));
+}
+
 TEST(TopologyFile, UnreadableAndMalformed) {
   try {
     load_topology("/nonexistent/topo.xml");
