@@ -254,7 +254,8 @@ int cmd_plan(const std::string& file, const std::string& cpus, int ranks, const 
                         {"package", g.loc.package}, {"vendor", g.vendor}, {"osdevs", g.osdevs}});
       for (const auto& n : t.nics)
         nics.push_back({{"name", n.name}, {"busid", n.loc.busid}, {"kind", n.kind}, {"fabric", n.fabric},
-                        {"numa", n.loc.numa}, {"package", n.loc.package}, {"link_gbps", n.link_gbps}});
+                        {"numa", n.loc.numa}, {"package", n.loc.package}, {"link_gbps", n.link_gbps}, {"up", n.up},
+                        {"port", n.port > 0 ? json(n.port) : json(nullptr)}});
       out["gpus"] = gpus;
       out["nics"] = nics;
       out["cores"] = t.cores.size();

@@ -48,6 +48,15 @@ struct Nic {
   std::string kind;                 ///< infiniband, roce, efa, omnipath, slingshot, rdma, ipoib, ethernet
   bool fabric = false;              ///< an RDMA or Slingshot fabric NIC (wins over plain Ethernet)
   double link_gbps = 0;             ///< PCI link speed hwloc reports, GB/s (0: unknown)
+  /// Usable: one of its ports is ACTIVE (hwloc's PortNState info of an OpenFabrics device is 4),
+  /// or no port state is reported (Ethernet and Slingshot netdevs, files without it). A NIC
+  /// whose every port is DOWN, INIT, ARMED or ACTIVE_DEFER is not: the plan takes it only when
+  /// no NIC is up and no Ethernet NIC exists.
+  bool up = true;
+  /// The port an export names (`mlx5_0:2`, 1-based as PortNState counts): the first ACTIVE one;
+  /// 1 for an OpenFabrics device with no ACTIVE port; 0 where none is reported (netdevs), which
+  /// net_exports names as port 1.
+  int port = 0;
   Locality loc;
 };
 
@@ -118,9 +127,10 @@ MPINIT_API NodeTopology load_topology(const std::string& xml_file, const std::st
 MPINIT_API NodeTopology discover_topology();
 
 /// The variables that point the communication libraries at `nic` (pure). `mpi`: MPI's transports,
-/// UCX_NET_DEVICES and OMPI_MCA_btl_openib_if_include=<dev>:1 for an RDMA device, UCX_NET_DEVICES
-/// and OMPI_MCA_btl_tcp_if_include=<netdev> for a network interface. `all`: also NCCL's,
-/// NCCL_IB_HCA==<dev>:1 or NCCL_SOCKET_IFNAME==<netdev>. `off`: none.
+/// UCX_NET_DEVICES and OMPI_MCA_btl_openib_if_include=<dev>:<port> for an RDMA device (its ACTIVE
+/// port, Nic::port; 1 when none is known), UCX_NET_DEVICES and OMPI_MCA_btl_tcp_if_include=<netdev>
+/// for a network interface. `all`: also NCCL's, NCCL_IB_HCA==<dev>:<port> or
+/// NCCL_SOCKET_IFNAME==<netdev>. `off`: none.
 MPINIT_API std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic, NetExport which);
 
 /// "0-3,8,10-11" -> 0 1 2 3 8 10 11. Throws Error(invalid_setting) naming `what` and the value.

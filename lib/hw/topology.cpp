@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -192,6 +193,29 @@ int osdev_kind(hwloc_obj_t os) {
   return kind;
 }
 
+// An OpenFabrics device's port states: hwloc's Linux backend reads ports/1/state, ports/2/state...
+// until one is missing, and records each as PortNState, its first digit (ibv_port_state: 1 DOWN,
+// 2 INIT, 3 ARMED, 4 ACTIVE, 5 ACTIVE_DEFER). The device is up when one port is ACTIVE, or when
+// no state is reported at all; `port` becomes the first ACTIVE port (1 when none is).
+void read_port_states(hwloc_obj_t os, Nic& n) {
+  constexpr int kActive = 4, kMaxPorts = 255;  // an HCA has one or two; the bound keeps odd files cheap
+  bool reported = false, active = false;
+  n.port = 1;
+  for (int port = 1; port <= kMaxPorts; ++port) {
+    const char* v = hwloc_obj_get_info_by_name(os, ("Port" + std::to_string(port) + "State").c_str());
+    if (!v) break;
+    reported = true;
+    char* end = nullptr;
+    const long state = std::strtol(v, &end, 10);
+    if (end != v && *end == '\0' && state == kActive) {  // anything else, unreadable too, is not ACTIVE
+      n.port = port;
+      active = true;
+      break;
+    }
+  }
+  n.up = active || !reported;
+}
+
 void add_nics(hwloc_topology_t t, NodeTopology& node) {
   for (hwloc_obj_t pci = nullptr; (pci = hwloc_get_next_pcidev(t, pci));) {
     std::vector<hwloc_obj_t> rdma, net;
@@ -221,6 +245,7 @@ void add_nics(hwloc_topology_t t, NodeTopology& node) {
         else if (starts(n.name, "mlx")) n.kind = ethernet_alias ? "roce" : "infiniband";
         else n.kind = "rdma";
         n.link_gbps = speed;
+        read_port_states(os, n);
         n.loc = loc;
         node.nics.push_back(std::move(n));
       }

@@ -14,7 +14,8 @@ std::vector<std::pair<std::string, std::string>> net_exports(const Nic& nic, Net
   if (which == NetExport::off) return out;
   const bool rdma = nic.kind == "infiniband" || nic.kind == "roce" || nic.kind == "efa" || nic.kind == "omnipath" ||
                     nic.kind == "rdma";
-  const std::string port = nic.name + ":1";
+  // The device's ACTIVE port (port 1 where hwloc reports none).
+  const std::string port = nic.name + ":" + std::to_string(nic.port > 0 ? nic.port : 1);
   // MPI's transports, read once, in MPI_Init: UCX (Open MPI's pml/ucx, MPICH's ch4:ucx) and
   // Open MPI's own BTLs. libfabric's providers choose devices by their own names (cxi0, not
   // hsn0), so nothing is set for them.

@@ -33,7 +33,8 @@ int cpu_distance(const NodeTopology& t, const std::vector<int>& core_ids, const 
   return 5;
 }
 
-std::string distance_words(int d, bool gpu, const std::string& ancestor_type) {
+// `nearest`: how case 5 names the NIC ("fabric NIC", "NIC"), or "" when the caller says why it won.
+std::string distance_words(int d, bool gpu, const std::string& ancestor_type, const std::string& nearest) {
   const std::string of = gpu ? "its GPU's " : "its cores' ";
   switch (d) {
     case 0: return "shares " + of + "PCI switch";
@@ -41,7 +42,7 @@ std::string distance_words(int d, bool gpu, const std::string& ancestor_type) {
     case 2: return gpu ? "is under the same " + ancestor_type + " as its GPU" : "is local to its cores";
     case 3: return "is on " + of + "NUMA node";
     case 4: return "is in " + of + "package";
-    default: return "is the nearest fabric NIC, outside " + of + "package";
+    default: return (nearest.empty() ? "is" : "is the nearest " + nearest + ",") + " outside " + of + "package";
   }
 }
 
@@ -274,34 +275,79 @@ std::vector<std::vector<int>> plan_cpus(const NodeTopology& topo, Placement& out
   return domain_of;
 }
 
-// NICs: fabric NICs if any, else the fastest Ethernet; nearest first, then least used.
+// NICs: the nearest usable one. The pool is the first that is not empty of: fabric NICs that
+// are up (a port ACTIVE, or no state reported), Ethernet NICs that are up (the fastest), fabric
+// NICs whose ports are all down, Ethernet NICs that are down; so neither a down port nor a
+// management Ethernet port wins over a working fabric NIC. In the pool the nearest wins, then
+// the least used (rails), then the faster link.
 void plan_nics(const NodeTopology& topo, const std::vector<std::vector<int>>& domain_of, Placement& out) {
-  const int R = static_cast<int>(out.ranks.size());
+  const int R = static_cast<int>(out.ranks.size()), N = static_cast<int>(topo.nics.size());
+  auto names = [&](auto&& pred) {
+    std::string s;
+    for (const auto& n : topo.nics)
+      if (pred(n)) s += (s.empty() ? "" : ", ") + n.name;
+    return s;
+  };
+  enum Tier { up_fabric, up_ethernet, down_fabric, down_ethernet, none };
+  auto members = [&](int tier) {
+    const bool fabric = tier == up_fabric || tier == down_fabric, up = tier == up_fabric || tier == up_ethernet;
+    auto in_tier = [&](const Nic& n) { return n.fabric == fabric && n.up == up; };
+    double fastest = 0;
+    for (const auto& n : topo.nics)
+      if (in_tier(n)) fastest = std::max(fastest, n.link_gbps);
+    std::vector<int> v;
+    for (int i = 0; i < N; ++i)
+      if (in_tier(topo.nics[i]) && (fabric || topo.nics[i].link_gbps >= fastest / 2)) v.push_back(i);
+    return v;
+  };
+  int tier = up_fabric;
   std::vector<int> pool;
-  bool any_fabric = std::any_of(topo.nics.begin(), topo.nics.end(), [](const Nic& n) { return n.fabric; });
-  double fastest = 0;
-  for (const auto& n : topo.nics) fastest = std::max(fastest, n.link_gbps);
-  for (size_t i = 0; i < topo.nics.size(); ++i) {
-    const Nic& n = topo.nics[i];
-    if (any_fabric ? n.fabric : n.link_gbps >= fastest / 2) pool.push_back(static_cast<int>(i));
-  }
+  while (tier < none && (pool = members(tier)).empty()) ++tier;
+  if (pool.empty()) return;
+  const bool any_fabric = std::any_of(topo.nics.begin(), topo.nics.end(), [](const Nic& n) { return n.fabric; });
+  const std::string down = names([](const Nic& n) { return !n.up; });
+  if (tier == up_fabric && !down.empty())
+    out.notes.push_back("NIC(s) " + down + " have no ACTIVE port (hwloc PortNState): the plan uses the fabric " +
+                        "NICs that have one");
+  else if (tier == up_ethernet && any_fabric)
+    out.notes.push_back("no port of the fabric NIC(s) " + names([](const Nic& n) { return n.fabric; }) +
+                        " is ACTIVE (hwloc PortNState): the ranks fall back to Ethernet");
+  else if (tier >= down_fabric)
+    out.notes.push_back("no port of any NIC (" + down + ") is ACTIVE (hwloc PortNState) and no Ethernet NIC is " +
+                        "up: the plan names NICs whose port is down");
+
   std::vector<int> used(topo.nics.size(), 0);
   for (int r = 0; r < R; ++r) {
     RankPlan& p = out.ranks[r];
-    if (pool.empty()) break;
-    const std::vector<int>& my_cores = domain_of[r];
+    auto distance = [&](int i) {
+      return p.gpus.empty() ? cpu_distance(topo, domain_of[r], topo.nics[i].loc)
+                            : detail::pci_distance(topo.gpus[p.gpus[0]].loc, topo.nics[i].loc);
+    };
     int best = -1, best_d = 99;
     for (int i : pool) {
-      int d = p.gpus.empty() ? cpu_distance(topo, my_cores, topo.nics[i].loc)
-                             : detail::pci_distance(topo.gpus[p.gpus[0]].loc, topo.nics[i].loc);
+      int d = distance(i);
       bool better = best < 0 || d < best_d || (d == best_d && used[i] < used[best]) ||
                     (d == best_d && used[i] == used[best] && topo.nics[i].link_gbps > topo.nics[best].link_gbps);
       if (better) best = i, best_d = d;
     }
     p.nic = best;
     ++used[best];
-    p.reason += "; NIC " + topo.nics[best].name + " " +
-                distance_words(best_d, !p.gpus.empty(), p.gpus.empty() ? "" : topo.gpus[p.gpus[0]].loc.ancestor_type);
+    const Nic& nic = topo.nics[best];
+    const std::string ancestor = p.gpus.empty() ? "" : topo.gpus[p.gpus[0]].loc.ancestor_type;
+    // Fabric NICs nearer than the one taken, passed over because no port of theirs is ACTIVE.
+    std::string skipped;
+    if (tier == up_fabric)
+      for (int i = 0; i < N; ++i)
+        if (topo.nics[i].fabric && !topo.nics[i].up && distance(i) < best_d)
+          skipped += (skipped.empty() ? "" : ", ") + topo.nics[i].name;
+    p.reason += "; NIC " + nic.name + " ";
+    if (!skipped.empty())
+      p.reason += distance_words(best_d, !p.gpus.empty(), ancestor, "") +
+                  ", the nearest NIC with an active port (nearer, port down: " + skipped + ")";
+    else
+      p.reason += distance_words(best_d, !p.gpus.empty(), ancestor, nic.fabric ? "fabric NIC" : "NIC");
+    if (tier == up_ethernet && any_fabric) p.reason += " (no fabric NIC has an active port)";
+    if (tier >= down_fabric) p.reason += " (its port is down: no NIC has an active port)";
   }
 }
 

@@ -252,7 +252,14 @@ void check_inventory(const NodeTopology& t) {
                  "core on NUMA " + std::to_string(t.cores[c].numa));
   }
   for (const auto& g : t.gpus) FUZZ_CHECK(!g.name.empty() && !g.loc.busid.empty(), "a GPU without a name");
-  for (const auto& n : t.nics) FUZZ_CHECK(!n.name.empty() && !n.kind.empty(), "a NIC without a name");
+  for (const auto& n : t.nics) {
+    FUZZ_CHECK(!n.name.empty() && !n.kind.empty(), "a NIC without a name");
+    // A network interface has no port state (up, port 0); an OpenFabrics device has a port, 1
+    // unless a later one is the ACTIVE one; a down device names port 1.
+    FUZZ_CHECK(n.port >= 0 && n.port <= 255, n.name + ": port " + std::to_string(n.port));
+    if (n.port == 0) FUZZ_CHECK(n.up, n.name + ": down without a port state");
+    if (!n.up) FUZZ_CHECK(n.port == 1, n.name + ": down, yet port " + std::to_string(n.port));
+  }
 }
 
 }  // namespace

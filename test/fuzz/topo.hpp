@@ -12,6 +12,7 @@
 #include "fuzz.hpp"
 #include "mpinit/rendezvous.hpp"
 #include "mpinit/topology.hpp"
+#include "placement/distance.hpp"
 
 namespace fuzz {
 
@@ -102,6 +103,12 @@ inline NodeTopology make_topology(Bytes& in) {
     nic.name = (nic.fabric ? "mlx5_" : "eth") + std::to_string(i);
     nic.osdevs = {nic.name};
     nic.link_gbps = (k >> 1) % 4 * 12.5;
+    // Port states, as the inventory gives them: none reported (up, port 0), port 1 DOWN, port 1
+    // ACTIVE, or port 1 DOWN and port 2 ACTIVE. Ethernet NICs may be down too: the planner's
+    // rule holds for any data.
+    const int ports = (k >> 3) % 4;
+    nic.up = ports != 1;
+    nic.port = ports == 0 ? 0 : ports == 3 ? 2 : 1;
     t.nics.push_back(nic);
   }
   // Topology order, as lib/topo gives it: package, NUMA node, PCI bus id.
@@ -148,7 +155,10 @@ inline void check_plan(const NodeTopology& t, const PlanRequest& req, const Plac
     return std::any_of(p.notes.begin(), p.notes.end(), [&](const std::string& n) { return contains(n, what); });
   };
   const bool overlap = noted("overlap"), by_thread = noted("hardware threads are split");
-  const bool any_fabric = std::any_of(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.fabric; });
+  auto any_nic = [&](auto pred) { return std::any_of(t.nics.begin(), t.nics.end(), pred); };
+  const bool any_fabric = any_nic([](const Nic& n) { return n.fabric; });
+  const bool up_fabric = any_nic([](const Nic& n) { return n.fabric && n.up; });
+  const bool any_up = any_nic([](const Nic& n) { return n.up; });
   // The GPUs the planner may use without a visible list: those local to an allowed core, if any.
   std::vector<int> usable;
   for (int g = 0; g < G; ++g)
@@ -198,7 +208,26 @@ inline void check_plan(const NodeTopology& t, const PlanRequest& req, const Plac
     }
     FUZZ_CHECK(rp.nic >= -1 && rp.nic < N, who + "NIC index " + std::to_string(rp.nic));
     if (N > 0) FUZZ_CHECK(rp.nic >= 0, who + "no NIC");
-    if (any_fabric && rp.nic >= 0) FUZZ_CHECK(t.nics[rp.nic].fabric, who + "an Ethernet port won over a fabric NIC");
+    if (rp.nic >= 0) {
+      // A working fabric NIC wins over a down one and over Ethernet; else an up NIC over a down
+      // one; else a fabric NIC over Ethernet; anything but a working fabric NIC is noted.
+      const Nic& mine = t.nics[rp.nic];
+      if (up_fabric)
+        FUZZ_CHECK(mine.fabric && mine.up, who + mine.name + ": a down port or an Ethernet port won over a working fabric NIC");
+      else if (any_up)
+        FUZZ_CHECK(mine.up, who + mine.name + ": a down port won over a NIC that is up");
+      else if (any_fabric)
+        FUZZ_CHECK(mine.fabric, who + mine.name + ": an Ethernet port won over a fabric NIC");
+      if (!mine.up || (!mine.fabric && any_fabric)) FUZZ_CHECK(noted("PortNState"), who + mine.name + " without a note");
+      // No fabric NIC in the same state is nearer to the rank's GPU.
+      if (mine.fabric && !rp.gpus.empty()) {
+        const int d = mpinit::detail::pci_distance(t.gpus[rp.gpus[0]].loc, mine.loc);
+        for (const auto& n : t.nics)
+          if (n.fabric && n.up == mine.up)
+            FUZZ_CHECK(mpinit::detail::pci_distance(t.gpus[rp.gpus[0]].loc, n.loc) >= d,
+                       who + n.name + " is nearer than " + mine.name);
+      }
+    }
   }
   // Every GPU of a group's list serves a rank once the group has as many ranks as GPUs.
   if (req.policy != mpinit::GpuPolicy::none)

@@ -223,6 +223,23 @@ class Tool(unittest.TestCase):
         for r in range(8):
             self.assertEqual(text.count(f"Misc rank {r}\n"), 2, r)
 
+    def test_plan_json_shows_each_nic_port_and_takes_the_active_one(self):
+        topo = os.path.join(os.environ.get("TEST_TOPOLOGIES", ""), "fluxcore-ipa20.xml")
+        if not os.path.exists(topo):
+            self.skipTest("no shared topologies")
+        p = run(TOOL, "plan", "--topology", topo, "--ranks", "4", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        nics = {n["name"]: (n["up"], n["port"]) for n in j["nics"]}
+        # The XE8640 file: mlx5_0's port 1 ACTIVE, the other three DOWN; Ethernet reports no port.
+        self.assertEqual(nics, {"mlx5_0": (True, 1), "mlx5_1": (False, 1), "mlx5_2": (False, 1),
+                                "mlx5_3": (False, 1), "eno8303": (True, None), "eno8403": (True, None)})
+        self.assertEqual([r["nic"] for r in j["ranks"]], ["mlx5_0"] * 4)
+        self.assertIn("mlx5_2, mlx5_1, mlx5_3 have no ACTIVE port", " ".join(j["notes"]))
+        text = run(TOOL, "plan", "--topology", topo, "--ranks", "4")
+        self.assertRegex(text.stdout, r"local   3  gpu cuda2\(2\)\s+nic mlx5_0 ")
+        self.assertIn("note: NIC(s) mlx5_2, mlx5_1, mlx5_3 have no ACTIVE port", text.stdout)
+
     def test_check_is_healthy_here_and_fails_on_a_wrong_expectation(self):
         p, _ = mpirun(3, TOOL, "check", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -2,10 +2,15 @@
 // invariants over every file, rank count, policy, restricted cpuset and visible-GPU list, and
 // hand-written expected plans from each machine's hardware description.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
 #include <set>
 #include <string>
 
@@ -40,6 +45,33 @@ Placement plan(const NodeTopology& t, int ranks, GpuPolicy policy = GpuPolicy::s
   r.policy = policy;
   r.visible = std::move(visible);
   return plan_placement(t, r);
+}
+
+const Nic& nic_named(const NodeTopology& t, const std::string& name) {
+  auto it = std::find_if(t.nics.begin(), t.nics.end(), [&](const Nic& n) { return n.name == name; });
+  if (it == t.nics.end()) throw std::runtime_error("no NIC " + name + " in " + t.origin);
+  return *it;
+}
+
+// A real machine's file with some text replaced (each `from` must occur), loaded by hwloc: the
+// inventory reads what it would read on that machine with, say, a port in another state.
+NodeTopology load_edited(const std::string& name, const std::vector<std::pair<std::string, std::string>>& edits) {
+  std::ifstream in(dir() + "/" + name + ".xml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string xml = ss.str();
+  for (const auto& [from, to] : edits) {
+    size_t at = xml.find(from);
+    if (at == std::string::npos) throw std::runtime_error("'" + from + "' is not in " + name);
+    xml.replace(at, from.size(), to);
+  }
+  std::string path = testing::TempDir() + "/mpinit-" + name + "-edited." + std::to_string(::getpid()) + ".xml";
+  std::ofstream(path) << xml;
+  struct Remove {  // nothing left behind, also when the load throws
+    std::string p;
+    ~Remove() { std::remove(p.c_str()); }
+  } remove{path};
+  return load_topology(path);
 }
 
 std::string cpus(const Placement& p, int r) { return format_cpus(p.ranks[r].cpus); }
@@ -103,17 +135,32 @@ void check_invariants(const NodeTopology& t, const Placement& p, int ranks, GpuP
       }
     }
     if (rp.nic >= 0 && !rp.gpus.empty()) {
-      // No NIC of the same class is nearer to the rank's GPU.
+      // No NIC of the same class (fabric or not) and the same state (up or down) is nearer to
+      // the rank's GPU.
       const Nic& mine = t.nics[rp.nic];
       int d = pci_distance(t.gpus[rp.gpus[0]].loc, mine.loc);
       for (const auto& n : t.nics)
-        if (n.fabric == mine.fabric) {
+        if (n.fabric == mine.fabric && n.up == mine.up) {
           EXPECT_GE(pci_distance(t.gpus[rp.gpus[0]].loc, n.loc), d) << n.name << " is nearer";
         }
     }
-    if (std::any_of(t.nics.begin(), t.nics.end(), [](const Nic& n) { return n.fabric; })) {
-      if (rp.nic >= 0) {
-        EXPECT_TRUE(t.nics[rp.nic].fabric) << "an Ethernet port won over a fabric NIC";
+    if (!t.nics.empty()) {
+      EXPECT_GE(rp.nic, 0) << "rank " << r << " got no NIC";
+    }
+    if (rp.nic >= 0) {
+      // A working fabric NIC wins over a down one and over Ethernet; else an up NIC over a down
+      // one; else a fabric NIC over Ethernet. Taking anything but a working fabric NIC is noted.
+      const Nic& mine = t.nics[rp.nic];
+      auto any = [&](auto pred) { return std::any_of(t.nics.begin(), t.nics.end(), pred); };
+      if (any([](const Nic& n) { return n.fabric && n.up; })) {
+        EXPECT_TRUE(mine.fabric && mine.up) << mine.name << ": a down port or an Ethernet port won over a working fabric NIC";
+      } else if (any([](const Nic& n) { return n.up; })) {
+        EXPECT_TRUE(mine.up) << mine.name << ": a down port won over a NIC that is up";
+      } else if (any([](const Nic& n) { return n.fabric; })) {
+        EXPECT_TRUE(mine.fabric) << mine.name << ": an Ethernet port won over a fabric NIC";
+      }
+      if (!mine.up || (!mine.fabric && any([](const Nic& n) { return n.fabric; }))) {
+        EXPECT_TRUE(noted("PortNState")) << mine.name << " taken without a note";
       }
     }
   }
@@ -209,7 +256,7 @@ TEST(Expected, TiogaEachGcdWithTheCoresOfItsL3AndTheNicOnItsNuma) {
   EXPECT_EQ(pci_distance(t.gpus[p.ranks[0].gpus[0]].loc, t.nics[p.ranks[0].nic].loc), 3);
 }
 
-TEST(Expected, Xe8640GpuOnNuma7BorrowsASamePackageNic) {
+TEST(Expected, Xe8640GpusInNumaOrderAllOnTheOneActivePort) {
   const auto& t = topo("fluxcore-ipa20");
   ASSERT_EQ(t.gpus.size(), 4u);
   auto p = plan(t, 4);
@@ -219,16 +266,158 @@ TEST(Expected, Xe8640GpuOnNuma7BorrowsASamePackageNic) {
   EXPECT_EQ(gpu(t, p, 2), "cuda3");
   EXPECT_EQ(gpu(t, p, 3), "cuda2");
   EXPECT_EQ(p.ranks[0].ordinals, std::vector<int>{1});  // cudaSetDevice(1) without CUDA_VISIBLE_DEVICES
+  // The file records one ACTIVE port, mlx5_0's (NUMA 3): every rank takes it, whatever is nearer
+  // (mlx5_2 beside cuda1, mlx5_3 beside cuda3 and in cuda2's package are DOWN). With every port
+  // up, the nearest NICs win: Xe8640EveryPortUp below.
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(nic(t, p, r), "mlx5_0") << r;
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[1].gpus[0]].loc, t.nics[p.ranks[1].nic].loc), 0);  // cuda0's own switch
+  EXPECT_EQ(pci_distance(t.gpus[p.ranks[3].gpus[0]].loc, t.nics[p.ranks[3].nic].loc), 5);  // the other package
+  EXPECT_NE(p.ranks[0].reason.find("NIC mlx5_0 is in its GPU's package, the nearest NIC with an active port "
+                                   "(nearer, port down: mlx5_2)"),
+            std::string::npos)
+      << p.ranks[0].reason;
+  EXPECT_NE(p.ranks[3].reason.find("NIC mlx5_0 is outside its GPU's package, the nearest NIC with an active port "
+                                   "(nearer, port down: mlx5_3)"),
+            std::string::npos)
+      << p.ranks[3].reason;
+  EXPECT_NE(p.ranks[1].reason.find("NIC mlx5_0 shares its GPU's PCI switch"), std::string::npos) << p.ranks[1].reason;
+  EXPECT_EQ(p.ranks[1].reason.find("port down"), std::string::npos) << "nothing nearer was skipped";
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "NIC(s) mlx5_2, mlx5_1, mlx5_3 have no ACTIVE port (hwloc PortNState): the plan uses the "
+                        "fabric NICs that have one");
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(p.ranks[r].numa, std::vector<int>{2 * r + 1});
+  // Two ranks per GPU: the second port of the adapter on NUMA 3 (mlx5_1) is DOWN, so both ranks
+  // of cuda0 use mlx5_0 (the rails of Xe8640EveryPortUp need mlx5_1 up).
+  auto p8 = plan(t, 8);
+  EXPECT_EQ(nic(t, p8, 2), "mlx5_0");
+  EXPECT_EQ(nic(t, p8, 3), "mlx5_0");
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(nic(t, p8, r), "mlx5_0") << r;
+}
+
+// ---- NIC ports: the plan on real files with ports marked up or down ----
+
+namespace {
+NodeTopology with_ports(const NodeTopology& t, const std::map<std::string, bool>& up) {
+  NodeTopology out = t;
+  for (auto& n : out.nics)
+    if (up.count(n.name)) n.up = up.at(n.name);
+  return out;
+}
+}  // namespace
+
+TEST(NicPorts, Xe8640EveryPortUp) {
+  // As the XE8640 would plan with all four InfiniBand ports ACTIVE: each GPU its nearest NIC.
+  NodeTopology t = with_ports(topo("fluxcore-ipa20"), {{"mlx5_1", true}, {"mlx5_2", true}, {"mlx5_3", true}});
+  auto p = plan(t, 4);
   EXPECT_EQ(nic(t, p, 0), "mlx5_2");
   EXPECT_EQ(nic(t, p, 1), "mlx5_0");
   EXPECT_EQ(nic(t, p, 2), "mlx5_3");
   EXPECT_EQ(nic(t, p, 3), "mlx5_3");  // no NIC on NUMA 7: the one in the same package
   EXPECT_EQ(pci_distance(t.gpus[p.ranks[3].gpus[0]].loc, t.nics[p.ranks[3].nic].loc), 4);
-  for (int r = 0; r < 4; ++r) EXPECT_EQ(p.ranks[r].numa, std::vector<int>{2 * r + 1});
+  EXPECT_TRUE(p.notes.empty());
+  for (const auto& r : p.ranks) EXPECT_EQ(r.reason.find("port"), std::string::npos) << r.reason;
   // Two ranks per GPU: the two ports of the adapter on NUMA 3 are both used (rails).
   auto p8 = plan(t, 8);
   EXPECT_EQ(nic(t, p8, 2), "mlx5_0");
   EXPECT_EQ(nic(t, p8, 3), "mlx5_1");
+}
+
+TEST(NicPorts, ADownNearerNicLosesToAnUpFartherOne) {
+  // Lassen: mlx5_0 and mlx5_1 on package 0 (cuda0, cuda1), mlx5_2 and mlx5_3 on package 1.
+  const auto& lassen = topo("mpibind-coral-lassen");
+  NodeTopology t = with_ports(lassen, {{"mlx5_0", false}, {"mlx5_1", false}});
+  auto p = plan(t, 4);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_TRUE(nic(t, p, r) == "mlx5_2" || nic(t, p, r) == "mlx5_3") << r << ": " << nic(t, p, r);
+    EXPECT_EQ(pci_distance(t.gpus[p.ranks[r].gpus[0]].loc, t.nics[p.ranks[r].nic].loc), 5);
+    EXPECT_NE(p.ranks[r].reason.find("the nearest NIC with an active port (nearer, port down: mlx5_0, mlx5_1)"),
+              std::string::npos)
+        << p.ranks[r].reason;
+  }
+  EXPECT_NE(nic(t, p, 0), nic(t, p, 1)) << "the two up NICs are shared out (least used)";
+  EXPECT_EQ(nic(t, p, 2), "mlx5_2");
+  EXPECT_EQ(nic(t, p, 3), "mlx5_3");
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_NE(p.notes[0].find("mlx5_0, mlx5_1 have no ACTIVE port"), std::string::npos) << p.notes[0];
+  // One of a package's two down: both of its GPUs take the other, the same package's.
+  NodeTopology one = with_ports(lassen, {{"mlx5_0", false}});
+  auto q = plan(one, 4);
+  EXPECT_EQ(nic(one, q, 0), "mlx5_1");
+  EXPECT_EQ(nic(one, q, 1), "mlx5_1");
+  // CPU-only ranks follow the same rule (cores' distance).
+  auto c = plan(t, 2, GpuPolicy::none);
+  for (int r = 0; r < 2; ++r) EXPECT_TRUE(t.nics[c.ranks[r].nic].up) << nic(t, c, r);
+  check_invariants(t, p, 4, GpuPolicy::spread, {}, "lassen, package 0's NICs down");
+  check_invariants(t, c, 2, GpuPolicy::none, {}, "lassen, package 0's NICs down, no GPU");
+}
+
+TEST(NicPorts, EveryFabricPortDownFallsBackToEthernet) {
+  // The XE8640 with mlx5_0 down too: its Ethernet ports (eno8303, eno8403) carry the traffic.
+  NodeTopology t = with_ports(topo("fluxcore-ipa20"), {{"mlx5_0", false}});
+  auto p = plan(t, 4);
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(t.nics[p.ranks[r].nic].kind, "ethernet") << r << ": " << nic(t, p, r);
+    EXPECT_NE(p.ranks[r].reason.find("(no fabric NIC has an active port)"), std::string::npos) << p.ranks[r].reason;
+  }
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "no port of the fabric NIC(s) mlx5_2, mlx5_0, mlx5_1, mlx5_3 is ACTIVE (hwloc PortNState): "
+                        "the ranks fall back to Ethernet");
+  check_invariants(t, p, 4, GpuPolicy::spread, {}, "ipa20, every fabric port down");
+  // g4dn: its EFA down, the ENA eth0 serves.
+  NodeTopology g = with_ports(topo("mpibind-g4dnmetal"), {{"rdmap197s0", false}});
+  auto q = plan(g, 8);
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(nic(g, q, r), "eth0") << r;
+}
+
+TEST(NicPorts, EveryPortDownAndNoEthernetTakesADownFabricNic) {
+  // The XE8640 with every port down and its Ethernet ports gone: the nearest down NICs, noted.
+  NodeTopology t = with_ports(topo("fluxcore-ipa20"), {{"mlx5_0", false}});
+  t.nics.erase(std::remove_if(t.nics.begin(), t.nics.end(), [](const Nic& n) { return !n.fabric; }), t.nics.end());
+  ASSERT_EQ(t.nics.size(), 4u);
+  auto p = plan(t, 4);
+  const char* want[] = {"mlx5_2", "mlx5_0", "mlx5_3", "mlx5_3"};  // the nearest, as if all were up
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(nic(t, p, r), want[r]) << r;
+    EXPECT_NE(p.ranks[r].reason.find("(its port is down: no NIC has an active port)"), std::string::npos)
+        << p.ranks[r].reason;
+  }
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "no port of any NIC (mlx5_2, mlx5_0, mlx5_1, mlx5_3) is ACTIVE (hwloc PortNState) and no "
+                        "Ethernet NIC is up: the plan names NICs whose port is down");
+  check_invariants(t, p, 4, GpuPolicy::spread, {}, "ipa20, every port down, no Ethernet");
+}
+
+TEST(NicPorts, ANicWithNoStateReportedCountsAsUp) {
+  // mlx5_2's Port1State removed from the XE8640 file: mlx5_2 counts as up and serves cuda1 again.
+  auto t = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>", ""}});
+  ASSERT_TRUE(nic_named(t, "mlx5_2").up);
+  auto p = plan(t, 4);
+  EXPECT_EQ(nic(t, p, 0), "mlx5_2");
+  EXPECT_EQ(nic(t, p, 1), "mlx5_0");
+  // Tioga's Slingshot NICs report no state and are planned as before (Expected.Tioga...).
+  const auto& tioga = topo("mpibind-eas-tioga");
+  auto q = plan(tioga, 8);
+  EXPECT_TRUE(q.notes.empty());
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(tioga.nics[q.ranks[r].nic].kind, "slingshot");
+}
+
+TEST(NicPorts, InvariantsWithPortsDown) {
+  // Every machine with NICs, each NIC down alone, every fabric NIC down, and every NIC down.
+  for (const auto& m : kMachines) {
+    const auto& full = topo(m);
+    std::vector<std::pair<std::string, NodeTopology>> cases;
+    for (const auto& n : full.nics) cases.push_back({n.name + " down", with_ports(full, {{n.name, false}})});
+    NodeTopology fabric_down = full, all_down = full;
+    for (auto& n : fabric_down.nics) n.up = n.up && !n.fabric;
+    for (auto& n : all_down.nics) n.up = false;
+    cases.push_back({"every fabric NIC down", fabric_down});
+    cases.push_back({"every NIC down", all_down});
+    for (const auto& [what, t] : cases)
+      for (int ranks : {1, 4, 8})
+        for (auto policy : {GpuPolicy::spread, GpuPolicy::none})
+          check_invariants(t, plan(t, ranks, policy), ranks, policy, {},
+                           m + ", " + what + ", ranks=" + std::to_string(ranks) + " policy=" + to_string(policy));
+  }
 }
 
 TEST(Expected, G4dnSingleEfaServesAllAndEnaNeverWins) {
@@ -487,6 +676,87 @@ TEST(Policy, OversubscriptionOffIsAnError) {
   EXPECT_FALSE(p.notes.empty());
 }
 
+// ---- NIC ports: which NICs are usable ----
+
+TEST(NicPorts, InventoryReadsPort1StateOnTheXe8640) {
+  const auto& t = topo("fluxcore-ipa20");
+  // The machine had one InfiniBand port up (mlx5_0, LID 0xe); mlx5_1, mlx5_2 and mlx5_3 were
+  // DOWN (Port1State 1, LID 0xffff). The Ethernet ports report no state: usable.
+  EXPECT_TRUE(nic_named(t, "mlx5_0").up);
+  EXPECT_EQ(nic_named(t, "mlx5_0").port, 1);
+  for (const char* down : {"mlx5_1", "mlx5_2", "mlx5_3"}) {
+    EXPECT_FALSE(nic_named(t, down).up) << down;
+    EXPECT_EQ(nic_named(t, down).port, 1) << down;
+  }
+  for (const char* eth : {"eno8303", "eno8403"}) {
+    EXPECT_TRUE(nic_named(t, eth).up) << eth;
+    EXPECT_EQ(nic_named(t, eth).port, 0) << eth;
+  }
+  // Every port of Lassen's and g4dn's fabric NICs is ACTIVE (g4dn's EFA has LID 0: RDMA without
+  // an InfiniBand subnet, still up). Tioga's Slingshot netdevs report no state: usable.
+  for (const auto& n : topo("mpibind-coral-lassen").nics) EXPECT_TRUE(n.up) << n.name;
+  EXPECT_TRUE(nic_named(topo("mpibind-g4dnmetal"), "rdmap197s0").up);
+  for (const auto& n : topo("mpibind-eas-tioga").nics) EXPECT_TRUE(n.up) << n.name;
+}
+
+TEST(NicPorts, InventoryReadsEveryPortAndKeepsTheActiveOne) {
+  const std::string mlx5_2 = "<info name=\"Port1State\" value=\"1\"/>\n                      <info name=\"Port1LID\" value=\"0xffff\"/>";
+  // A second port, ACTIVE, after the DOWN first one: usable through port 2.
+  auto two = load_edited("fluxcore-ipa20", {{mlx5_2, mlx5_2 + "\n<info name=\"Port2State\" value=\"4\"/>"}});
+  EXPECT_TRUE(nic_named(two, "mlx5_2").up);
+  EXPECT_EQ(nic_named(two, "mlx5_2").port, 2);
+  // Port 1 ACTIVE and port 2 DOWN: port 1.
+  auto first = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>",
+                                               "<info name=\"Port1State\" value=\"4\"/><info name=\"Port2State\" value=\"1\"/>"}});
+  EXPECT_TRUE(nic_named(first, "mlx5_2").up);
+  EXPECT_EQ(nic_named(first, "mlx5_2").port, 1);
+  // INIT, ARMED, ACTIVE_DEFER and a state that is no number are not ACTIVE.
+  for (const char* state : {"2", "3", "5", "4x", ""}) {
+    auto t = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>",
+                                             std::string("<info name=\"Port1State\" value=\"") + state + "\"/>"}});
+    EXPECT_FALSE(nic_named(t, "mlx5_2").up) << "Port1State '" << state << "'";
+  }
+  // No state reported (an hwloc without the port files, a hand-made file): usable.
+  auto none = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>", ""}});
+  EXPECT_TRUE(nic_named(none, "mlx5_2").up);
+  EXPECT_EQ(nic_named(none, "mlx5_2").port, 1);
+  // A third port alone (no Port1State, Port2State) is not read: hwloc numbers ports from 1 and
+  // stops at the first missing one, so such a file reports no state.
+  auto gap = load_edited("fluxcore-ipa20", {{"<info name=\"Port1State\" value=\"1\"/>",
+                                             "<info name=\"Port3State\" value=\"1\"/>"}});
+  EXPECT_TRUE(nic_named(gap, "mlx5_2").up);
+}
+
+TEST(NicPorts, NetExportsNameTheActivePort) {
+  using Vars = std::vector<std::pair<std::string, std::string>>;
+  const auto& t = topo("fluxcore-ipa20");
+  EXPECT_EQ(net_exports(nic_named(t, "mlx5_0"), NetExport::all),
+            (Vars{{"UCX_NET_DEVICES", "mlx5_0:1"}, {"OMPI_MCA_btl_openib_if_include", "mlx5_0:1"},
+                  {"NCCL_IB_HCA", "=mlx5_0:1"}}));
+  EXPECT_EQ(net_exports(nic_named(t, "eno8303"), NetExport::all),
+            (Vars{{"UCX_NET_DEVICES", "eno8303"}, {"OMPI_MCA_btl_tcp_if_include", "eno8303"},
+                  {"NCCL_SOCKET_IFNAME", "=eno8303"}}));
+  // MPI's variables only by default; none when off.
+  EXPECT_EQ(net_exports(nic_named(t, "mlx5_0"), NetExport::mpi),
+            (Vars{{"UCX_NET_DEVICES", "mlx5_0:1"}, {"OMPI_MCA_btl_openib_if_include", "mlx5_0:1"}}));
+  EXPECT_EQ(net_exports(nic_named(t, "mlx5_0"), NetExport::off), Vars{});
+  // mlx5_2 with port 1 DOWN and port 2 ACTIVE: the exports name port 2, and the plan takes it.
+  const std::string state = "<info name=\"Port1State\" value=\"1\"/>";
+  auto two = load_edited("fluxcore-ipa20", {{state, state + "<info name=\"Port2State\" value=\"4\"/>"}});
+  EXPECT_EQ(net_exports(nic_named(two, "mlx5_2"), NetExport::all),
+            (Vars{{"UCX_NET_DEVICES", "mlx5_2:2"}, {"OMPI_MCA_btl_openib_if_include", "mlx5_2:2"},
+                  {"NCCL_IB_HCA", "=mlx5_2:2"}}));
+  auto p = plan(two, 4);
+  EXPECT_EQ(nic(two, p, 0), "mlx5_2");
+  // A NIC made without a port (port 0): port 1, as before ports were read.
+  Nic bare;
+  bare.name = "mlx5_9";
+  bare.kind = "infiniband";
+  EXPECT_EQ(net_exports(bare, NetExport::all),
+            (Vars{{"UCX_NET_DEVICES", "mlx5_9:1"}, {"OMPI_MCA_btl_openib_if_include", "mlx5_9:1"},
+                  {"NCCL_IB_HCA", "=mlx5_9:1"}}));
+}
+
 TEST(TopologyFile, UnreadableAndMalformed) {
   try {
     load_topology("/nonexistent/topo.xml");
@@ -500,8 +770,10 @@ TEST(TopologyFile, UnreadableAndMalformed) {
   std::fclose(f);
   try {
     load_topology(bad);
+    std::remove(bad.c_str());
     FAIL();
   } catch (const Error& e) {
+    std::remove(bad.c_str());  // nothing left behind
     EXPECT_NE(std::string(e.what()).find("not a valid hwloc XML topology"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_topology(dir() + "/mpibind-coral-lassen.xml", "9999"), Error);
