@@ -4,8 +4,8 @@
  * Loaded with LD_PRELOAD, it defines MPI_Init and MPI_Init_thread, and nothing else: they come
  * before libmpi's for every caller (the program, libmpinit, an MPI binding for Python), record the
  * process's state, then call PMPI_Init / PMPI_Init_thread. The record is one JSON line in
- * $MPINIT_PROBE_DIR/init.<host>.<pid>.json (created O_EXCL, mode 0600), written once per process;
- * nothing is done when MPINIT_PROBE_DIR is unset. The program sees nothing else: arguments, return
+ * $INIT_PROBE_DIR/init.<host>.<pid>.json (created O_EXCL, mode 0600), written once per process;
+ * nothing is done when INIT_PROBE_DIR is unset. The program sees nothing else: arguments, return
  * values and errno are its own. If the file cannot be written, one line on stderr says why. */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +52,7 @@ static void write_record(const char* dir, const char* host, const Buf* record) {
 static void record(const char* function) {
   static int recorded = 0;
   if (__atomic_exchange_n(&recorded, 1, __ATOMIC_SEQ_CST)) return;
-  const char* dir = getenv("MPINIT_PROBE_DIR");
+  const char* dir = getenv("INIT_PROBE_DIR");
   if (!dir || !*dir) return;
   char host[256] = "";
   gethostname(host, sizeof host - 1);

@@ -11,8 +11,8 @@ import json
 import os
 import re
 
-# The library's path: meson's init_probe.full_path(), given to tests as MPINIT_INIT_PROBE.
-PROBE_LIB = os.environ.get("MPINIT_INIT_PROBE", "")
+# The library's path: meson's init_probe.full_path(), given to tests as INIT_PROBE_LIB.
+PROBE_LIB = os.environ.get("INIT_PROBE_LIB", "")
 FILE_NAME = re.compile(r"^init\.(?P<host>.+)\.(?P<pid>[0-9]+)\.json$")
 
 
@@ -20,13 +20,13 @@ def preload(existing=None, lib=None):
     """LD_PRELOAD with the probe first and whatever was preloaded already after it."""
     lib = lib or PROBE_LIB
     if not lib:
-        raise RuntimeError("MPINIT_INIT_PROBE is not set: the probe library's path is unknown")
+        raise RuntimeError("INIT_PROBE_LIB is not set: the probe library's path is unknown")
     return lib + (":" + existing if existing else "")
 
 
 def probe_assignments(probe_dir, existing_preload=None):
     """The VAR=value words that make `env` (or a launcher's -x/-genv) preload the probe."""
-    return [f"LD_PRELOAD={preload(existing_preload)}", f"MPINIT_PROBE_DIR={probe_dir}"]
+    return [f"LD_PRELOAD={preload(existing_preload)}", f"INIT_PROBE_DIR={probe_dir}"]
 
 
 def read_dir(probe_dir):

@@ -2,7 +2,7 @@
 under the real mpirun, records what was imposed on each rank before MPI_Init: the CPUs of every
 thread (taskset per rank, a helper thread bound elsewhere), the memory policy (numactl), MPI's
 network variables, the rank, the CUDA device; it writes one file per rank, nothing when
-MPINIT_PROBE_DIR is unset, and changes nothing in what the program does. Nothing is left in /tmp
+INIT_PROBE_DIR is unset, and changes nothing in what the program does. Nothing is left in /tmp
 or /dev/shm."""
 import glob
 import os
@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from probe_read import (by_rank, format_cpu_list, parse_cpu_list, preload, probe_assignments,  # noqa: E402
                         read_dir, thread_cpus)
 
-PROBE_LIB = os.environ["MPINIT_INIT_PROBE"]
-PLAIN = os.environ["MPINIT_PROBE_PLAIN"]
-PLAIN_CUDA = os.environ.get("MPINIT_PROBE_PLAIN_CUDA")
+PROBE_LIB = os.environ["INIT_PROBE_LIB"]
+PLAIN = os.environ["INIT_PROBE_PLAIN"]
+PLAIN_CUDA = os.environ.get("INIT_PROBE_PLAIN_CUDA")
 MPIEXEC = os.environ.get("MPINIT_MPIEXEC", "mpiexec")
 FLAVOUR = os.environ.get("MPINIT_MPI_FLAVOUR", "openmpi")
 NM = os.environ.get("NM", "nm")
@@ -95,7 +95,7 @@ def setUpModule():
 
 def tearDownModule():
     """Fails on a probe directory left behind. Other new *mpinit* entries are only reported: other
-    runs on the same machine make them too (the probe writes nowhere but MPINIT_PROBE_DIR, which
+    runs on the same machine make them too (the probe writes nowhere but INIT_PROBE_DIR, which
     test_nothing_written_without_a_directory and the one-file-per-rank checks hold it to)."""
     new = mpinit_entries() - BEFORE
     ours = sorted(e for e in new if os.path.basename(e).startswith(PREFIX))
@@ -163,7 +163,7 @@ class UnderMpirun(unittest.TestCase):
                 self.assertEqual(r["env"]["NCCL_SOCKET_IFNAME"], env.get("NCCL_SOCKET_IFNAME"))
                 self.assertEqual(r["env"]["OMPI_MCA_btl_tcp_if_include"], env.get("OMPI_MCA_btl_tcp_if_include"))
                 mpinit_vars = {k: v for k, v in r["env"].items() if k.startswith("MPINIT_")}
-                self.assertEqual(mpinit_vars, {"MPINIT_PROBE_DIR": d, "MPINIT_CHECK_NP": str(np)})
+                self.assertEqual(mpinit_vars, {"INIT_PROBE_DIR": d, "MPINIT_CHECK_NP": str(np)})
 
     def test_np1(self):
         self.check_ranks(1)
