@@ -25,6 +25,10 @@ struct Layout {
 const Layout kLayouts[] = {
     {Launcher::torchrun, {"RANK"}, {"WORLD_SIZE"}, {"LOCAL_RANK"}, {"LOCAL_WORLD_SIZE"}, {"GROUP_RANK", "NODE_RANK"},
      {"GROUP_WORLD_SIZE"}},
+    // Open MPI 4 (ORTE's orted) and 5 (PRRTE's prted; the OMPI_COMM_WORLD_* come from OpenPMIx's
+    // pmdl/ompi component, src/mca/pmdl/ompi/pmdl_ompi.c in PMIx 4.2) both set
+    // OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,LOCAL_SIZE,NODE_RANK}. Only ORTE (Open MPI <= 4) set a node
+    // count, OMPI_MCA_orte_num_nodes; Open MPI 5 sets none (its OMPI_MCA_num_procs is the world size).
     {Launcher::openmpi, {"OMPI_COMM_WORLD_RANK"}, {"OMPI_COMM_WORLD_SIZE"}, {"OMPI_COMM_WORLD_LOCAL_RANK"},
      {"OMPI_COMM_WORLD_LOCAL_SIZE"}, {}, {"OMPI_MCA_orte_num_nodes"}},
     {Launcher::mvapich2, {"MV2_COMM_WORLD_RANK"}, {"MV2_COMM_WORLD_SIZE"}, {"MV2_COMM_WORLD_LOCAL_RANK"},

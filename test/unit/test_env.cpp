@@ -20,6 +20,7 @@ void expect_env_error(const EnvMap& env, std::initializer_list<const char*> part
   }
 }
 
+// Open MPI 4.1 (ORTE's orted): the per-rank variables (OMPI_MCA_orte_num_nodes is added where a test needs it).
 EnvMap ompi(int rank, int size, int lrank, int lsize) {
   return {{"OMPI_COMM_WORLD_RANK", std::to_string(rank)},      {"OMPI_COMM_WORLD_SIZE", std::to_string(size)},
           {"OMPI_COMM_WORLD_LOCAL_RANK", std::to_string(lrank)}, {"OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(lsize)},
@@ -41,6 +42,41 @@ EnvMap slurm_batch() {
   return {{"SLURM_JOB_ID", "7"},    {"SLURM_PROCID", "0"},           {"SLURM_LOCALID", "0"},
           {"SLURM_NODEID", "0"},    {"SLURM_NTASKS", "3"},           {"SLURM_NPROCS", "3"},
           {"SLURM_NNODES", "2"},    {"SLURM_JOB_NODELIST", "n[1-2]"}, {"SLURM_TASKS_PER_NODE", "2,1"}};
+}
+
+// What Open MPI 5's mpirun (PRRTE 3.0 with OpenPMIx 4.2) sets in a rank of a one-application job:
+// OpenPMIx's pmdl/ompi component (src/mca/pmdl/ompi/pmdl_ompi.c) writes the OMPI_* ones, the PMIx
+// server (PMIx_server_setup_fork) the PMIX_* ones, PRRTE's schizo base PRTE_LAUNCHED. There is no
+// node count: OMPI_MCA_orte_num_nodes went with ORTE, and OMPI_MCA_num_procs is the world size.
+EnvMap ompi5(int rank, int size, int lrank, int lsize) {
+  const std::string r = std::to_string(rank), n = std::to_string(size), ls = std::to_string(lsize);
+  return {{"OMPI_COMM_WORLD_RANK", r},
+          {"OMPI_COMM_WORLD_SIZE", n},
+          {"OMPI_COMM_WORLD_LOCAL_RANK", std::to_string(lrank)},
+          {"OMPI_COMM_WORLD_LOCAL_SIZE", ls},
+          {"OMPI_COMM_WORLD_NODE_RANK", std::to_string(lrank)},
+          {"OMPI_WORLD_SIZE", n},
+          {"OMPI_WORLD_LOCAL_SIZE", ls},
+          {"OMPI_UNIVERSE_SIZE", n},
+          {"OMPI_MCA_num_procs", n},
+          {"OMPI_NUM_APP_CTX", "1"},
+          {"OMPI_FILE_LOCATION", "/tmp/prte.n1.0/dvm.4242/1/" + r},
+          {"OMPI_MCA_initial_wdir", "/home/u"},
+          {"OMPI_COMMAND", "./app"},
+          {"OMPI_ARGV", ""},
+          {"OMPI_MCA_cpu_type", "x86_64"},
+          {"PMIX_NAMESPACE", "prterun-n1-4242@1"},
+          {"PMIX_RANK", r},
+          {"PMIX_SERVER_URI41", "prterun-n1-4242@0.0;tcp4://127.0.0.1:40123"},
+          {"PMIX_SERVER_URI4", "prterun-n1-4242@0.0;tcp4://127.0.0.1:40123"},
+          {"PMIX_SECURITY_MODE", "native"},
+          {"PMIX_GDS_MODULE", "hash"},
+          {"PMIX_BFROP_BUFFER_TYPE", "PMIX_BFROP_BUFFER_NON_DESC"},
+          {"PMIX_HOSTNAME", "n1"},
+          {"PMIX_VERSION", "4.2.9"},
+          {"PMIX_SERVER_TMPDIR", "/tmp/prte.n1.0/dvm.4242"},
+          {"PMIX_SYSTEM_TMPDIR", "/tmp"},
+          {"PRTE_LAUNCHED", "1"}};
 }
 
 // What Flux's job shell sets in a task (flux-core src/shell/task.c and shell.c, flux-environment(7)),
@@ -97,6 +133,33 @@ TEST(LaunchEnv, OpenMpi) {
   // PMIX_RANK is there too, but Open MPI's variables describe the process.
   ASSERT_EQ(e.also_present.size(), 1u);
   EXPECT_EQ(e.also_present[0], Launcher::pmix);
+}
+
+TEST(LaunchEnv, OpenMpi5Prrte) {
+  auto e = parse_launch_env(ompi5(5, 8, 1, 4));
+  EXPECT_EQ(e.launcher, Launcher::openmpi);
+  EXPECT_EQ(e.rank, 5);
+  EXPECT_EQ(e.sources.rank, "OMPI_COMM_WORLD_RANK");
+  EXPECT_EQ(e.size, 8);
+  EXPECT_EQ(e.sources.size, "OMPI_COMM_WORLD_SIZE");
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.local_size, 4);
+  EXPECT_EQ(e.sources.local_size, "OMPI_COMM_WORLD_LOCAL_SIZE");
+  // No node count in Open MPI 5; OMPI_MCA_num_procs and OMPI_UNIVERSE_SIZE (8) are not one.
+  EXPECT_EQ(e.node_count, kUnknown);
+  EXPECT_EQ(e.sources.node_count, "unknown");
+  EXPECT_EQ(e.node_rank, kUnknown);
+  ASSERT_EQ(e.notes.size(), 1u);
+  EXPECT_NE(e.notes[0].find("OMPI_COMM_WORLD_NODE_RANK"), std::string::npos);
+  ASSERT_EQ(e.also_present.size(), 1u);
+  EXPECT_EQ(e.also_present[0], Launcher::pmix);
+  // Two nodes of 4: nothing in the environment says so, and identity_from_env does not guess.
+  auto id = identity_from_env(e, "n1");
+  EXPECT_EQ(id.node_count, kUnknown);
+  EXPECT_EQ(id.local_size, 4);
+  // Open MPI 5's variables are checked as strictly as Open MPI 4's.
+  expect_env_error(merge(ompi5(5, 8, 1, 4), {{"OMPI_COMM_WORLD_LOCAL_SIZE", "9"}}),
+                   {"OMPI_COMM_WORLD_LOCAL_SIZE=9", "larger than", "OMPI_COMM_WORLD_SIZE=8"});
 }
 
 TEST(LaunchEnv, FluxTask) {
