@@ -105,7 +105,16 @@ void place(Session::State& st, MPI_Comm comm, MPI_Comm local, const EnvMap& env,
   finish(topo);
   detail::PhaseStatus plan;
   run_phase(st, "placement", plan, [&] {
-    const int lsize = std::max(1, st.identity.local_size);
+    const Identity& id = st.identity;
+    // Without MPI the local size is the launcher's: a plan for a guessed one would give this rank an
+    // entry it may not have (Flux on several nodes gives FLUX_TASK_LOCAL_ID and no local size).
+    if (id.local_size == kUnknown && id.local_rank != kUnknown)
+      throw Error(Errc::invalid_environment,
+                  std::string("the launcher (") + to_string(id.launcher) + ") gives the local rank (" +
+                      id.sources.local_rank + "=" + std::to_string(id.local_rank) +
+                      ") but no local size, and without MPI nothing else does: the node cannot be planned "
+                      "(run with MPI, or set MPINIT_PLACEMENT=off)");
+    const int lsize = std::max(1, id.local_size);
     const int lrank = std::max(0, st.identity.local_rank);
     PlanRequest req;
     req.local_size = lsize;
