@@ -188,9 +188,9 @@ LaunchEnv parse_launch_env(const EnvMap& env) {
 
   // Flux is a resource manager and a launcher: its shell's per-task variables describe the task better
   // than the PMI_RANK/PMI_SIZE of its pmi plugin, the PALS_RANKID of flux-coral2's cray-pals plugin, or
-  // the JSM_*/SLURM_* of a jsrun or srun that started the Flux instance (a broker clears
-  // SLURM_*, PALS_*, PMI_* and PMIX_* for its jobs since flux-core 0.45, but not JSM_*). An mpirun
-  // started inside a Flux job is inner to it, so Open MPI and MVAPICH2 come first.
+  // the JSM_*/SLURM_* of a jsrun or srun that started the Flux instance (a broker clears SLURM_* and
+  // PMI_* for its jobs since flux-core 0.51, PMIX_* since 0.82, PALS_* since 0.88, and never JSM_*).
+  // An mpirun started inside a Flux job is inner to it, so Open MPI and MVAPICH2 come first.
   static constexpr Launcher priority[] = {Launcher::torchrun, Launcher::openmpi, Launcher::mvapich2,
                                           Launcher::flux,     Launcher::pals,    Launcher::jsm,
                                           Launcher::hydra,    Launcher::slurm,   Launcher::pmix,

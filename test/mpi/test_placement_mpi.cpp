@@ -216,7 +216,8 @@ TEST(PlacementMpi, EnvOnlyWithALocalRankButNoLocalSizeIsAnError) {
   EXPECT_EQ(off.identity().local_size, kUnknown);
   EXPECT_EQ(off.plan(), nullptr);
   // A one-node Flux job has its local size (the job's), so its last task is planned.
-  o.env = EnvMap{{"FLUX_TASK_RANK", "2"}, {"FLUX_TASK_LOCAL_ID", "2"}, {"FLUX_JOB_SIZE", "3"}, {"FLUX_JOB_NNODES", "1"}};
+  o.env = EnvMap{{"FLUX_TASK_RANK", "2"}, {"FLUX_TASK_LOCAL_ID", "2"}, {"FLUX_JOB_SIZE", "3"},
+                 {"FLUX_JOB_NNODES", "1"}};
   auto one = launch(o);
   EXPECT_EQ(one.identity().local_size, 3);
   ASSERT_NE(one.placement(), nullptr);

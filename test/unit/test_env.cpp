@@ -212,15 +212,15 @@ TEST(LaunchEnv, FluxWinsOverItsPmiPluginsAndOuterLaunchers) {
   EXPECT_EQ(pals.size, 8);
   EXPECT_EQ(pals.also_present, (std::vector<Launcher>{Launcher::pals}));
   // A Flux instance started by srun or jsrun: a job's tasks may carry the broker's SLURM_* (flux-core
-  // before 0.45) or JSM_* (never cleared). They describe the broker, not the task.
+  // before 0.51) or JSM_* (never cleared). They describe the broker, not the task.
   auto in_srun = parse_launch_env(merge(slurm_step(0, 0, 0), flux_task(5, 1, 8, 2)));
   EXPECT_EQ(in_srun.launcher, Launcher::flux);
   EXPECT_EQ(in_srun.rank, 5);
   EXPECT_TRUE(in_srun.nodes.empty());
   EXPECT_EQ(in_srun.also_present, (std::vector<Launcher>{Launcher::slurm}));
-  auto in_jsrun = parse_launch_env(merge(flux_task(5, 1, 8, 2), {{"JSM_NAMESPACE_RANK", "0"}, {"JSM_NAMESPACE_SIZE", "2"},
-                                                                 {"JSM_NAMESPACE_LOCAL_RANK", "0"},
-                                                                 {"JSM_NAMESPACE_LOCAL_SIZE", "1"}}));
+  EnvMap broker_jsm = {{"JSM_NAMESPACE_RANK", "0"}, {"JSM_NAMESPACE_SIZE", "2"}, {"JSM_NAMESPACE_LOCAL_RANK", "0"},
+                       {"JSM_NAMESPACE_LOCAL_SIZE", "1"}};
+  auto in_jsrun = parse_launch_env(merge(flux_task(5, 1, 8, 2), broker_jsm));
   EXPECT_EQ(in_jsrun.launcher, Launcher::flux);
   EXPECT_EQ(in_jsrun.rank, 5);
   EXPECT_EQ(in_jsrun.also_present, (std::vector<Launcher>{Launcher::jsm}));
