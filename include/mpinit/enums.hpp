@@ -61,8 +61,9 @@ enum class NetExport {
 enum class Launcher {
   none,      ///< no launcher variables: a singleton, or a launcher mpinit does not know
   torchrun,  ///< torchrun / torch.distributed.run (TORCHELASTIC_RUN_ID, RANK, ...)
-  openmpi,   ///< Open MPI mpirun/orted (OMPI_COMM_WORLD_*)
+  openmpi,   ///< Open MPI mpirun: orted (4.x) or PRRTE (5.x) (OMPI_COMM_WORLD_*)
   mvapich2,  ///< MVAPICH2 mpirun_rsh (MV2_COMM_WORLD_*)
+  flux,      ///< a task of a Flux job (FLUX_TASK_RANK, FLUX_JOB_SIZE, ...)
   pals,      ///< HPE Cray PALS (PALS_*)
   jsm,       ///< IBM LSF jsrun (JSM_NAMESPACE_*)
   hydra,     ///< MPICH Hydra or Intel MPI (PMI_RANK, MPI_LOCALRANKID, ...)

@@ -42,11 +42,14 @@ struct LaunchEnv {
 
 /// Parse the launcher environment. Priority (the first match describes this process):
 ///  1. torchrun (TORCHELASTIC_RUN_ID with RANK): always the innermost launcher;
-///  2. Open MPI, MVAPICH2, Cray PALS, LSF jsrun (their per-process rank variables);
-///  3. MPICH Hydra / Intel MPI (MPI_LOCALRANKID, or PMI_RANK outside a Slurm step);
-///  4. Slurm, only inside a job step (SLURM_STEP_ID set): a batch script's SLURM_PROCID=0 and
+///  2. Open MPI, MVAPICH2 (their per-process rank variables);
+///  3. Flux (FLUX_TASK_RANK): over the PMI_RANK of its PMI plugin and the variables of a srun or
+///     jsrun that started the Flux instance;
+///  4. Cray PALS, LSF jsrun (their per-process rank variables);
+///  5. MPICH Hydra / Intel MPI (MPI_LOCALRANKID, or PMI_RANK outside a Slurm step);
+///  6. Slurm, only inside a job step (SLURM_STEP_ID set): a batch script's SLURM_PROCID=0 and
 ///     SLURM_NTASKS describe the allocation, not this process, and are never taken as rank/size;
-///  5. PMIx (PMIX_RANK: rank only); 6. RANK/WORLD_SIZE set by hand.
+///  7. PMIx (PMIX_RANK: rank only); 8. RANK/WORLD_SIZE set by hand.
 /// Throws Error(invalid_environment) naming the variable, its value and the rule on any
 /// malformed, out-of-range or inconsistent value of the chosen launcher.
 MPINIT_API LaunchEnv parse_launch_env(const EnvMap& env);

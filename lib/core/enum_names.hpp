@@ -54,9 +54,9 @@ template <>
 struct EnumNames<Launcher> {
   static constexpr std::pair<Launcher, const char*> items[] = {
       {Launcher::none, "none"},   {Launcher::torchrun, "torchrun"}, {Launcher::openmpi, "openmpi"},
-      {Launcher::mvapich2, "mvapich2"}, {Launcher::pals, "pals"}, {Launcher::jsm, "jsm"},
-      {Launcher::hydra, "hydra"}, {Launcher::slurm, "slurm"},       {Launcher::pmix, "pmix"},
-      {Launcher::torch_env, "torch_env"}};
+      {Launcher::mvapich2, "mvapich2"}, {Launcher::flux, "flux"}, {Launcher::pals, "pals"},
+      {Launcher::jsm, "jsm"},     {Launcher::hydra, "hydra"},       {Launcher::slurm, "slurm"},
+      {Launcher::pmix, "pmix"},   {Launcher::torch_env, "torch_env"}};
 };
 template <>
 struct EnumNames<PlaceWhen> {

@@ -25,10 +25,21 @@ struct Layout {
 const Layout kLayouts[] = {
     {Launcher::torchrun, {"RANK"}, {"WORLD_SIZE"}, {"LOCAL_RANK"}, {"LOCAL_WORLD_SIZE"}, {"GROUP_RANK", "NODE_RANK"},
      {"GROUP_WORLD_SIZE"}},
+    // Open MPI 4 (ORTE's orted) and 5 (PRRTE's prted; the OMPI_COMM_WORLD_* come from OpenPMIx's
+    // pmdl/ompi component, src/mca/pmdl/ompi/pmdl_ompi.c in PMIx 4.2) both set
+    // OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,LOCAL_SIZE,NODE_RANK}. Only ORTE (Open MPI <= 4) set a node
+    // count, OMPI_MCA_orte_num_nodes; Open MPI 5 sets none (its OMPI_MCA_num_procs is the world size).
     {Launcher::openmpi, {"OMPI_COMM_WORLD_RANK"}, {"OMPI_COMM_WORLD_SIZE"}, {"OMPI_COMM_WORLD_LOCAL_RANK"},
      {"OMPI_COMM_WORLD_LOCAL_SIZE"}, {}, {"OMPI_MCA_orte_num_nodes"}},
     {Launcher::mvapich2, {"MV2_COMM_WORLD_RANK"}, {"MV2_COMM_WORLD_SIZE"}, {"MV2_COMM_WORLD_LOCAL_RANK"},
      {"MV2_COMM_WORLD_LOCAL_SIZE"}, {}, {}},
+    // Flux's job shell (flux-core src/shell/task.c and shell.c, man flux-environment(7)) sets, in every
+    // task, FLUX_TASK_RANK and FLUX_TASK_LOCAL_ID (the task's index among its node's tasks, in rank
+    // order), and job-wide FLUX_JOB_SIZE (tasks) and FLUX_JOB_NNODES (job shells, one per node).
+    // It sets no local size and no node index, so those stay unknown (identity_from_env fills the
+    // local size of a one-node job). FLUX_JOB_ID is an F58 string (U+0192 or, in an ASCII locale,
+    // "f", then base58 digits: "fD2e73NP"; decimal before flux-core 0.19) and is never read as a number.
+    {Launcher::flux, {"FLUX_TASK_RANK"}, {"FLUX_JOB_SIZE"}, {"FLUX_TASK_LOCAL_ID"}, {}, {}, {"FLUX_JOB_NNODES"}},
     {Launcher::pals, {"PALS_RANKID"}, {"PMI_SIZE"}, {"PALS_LOCAL_RANKID", "PMI_LOCAL_RANK"},
      {"PALS_LOCAL_SIZE", "PMI_LOCAL_SIZE"}, {"PALS_NODEID"}, {}},
     {Launcher::jsm, {"JSM_NAMESPACE_RANK"}, {"JSM_NAMESPACE_SIZE"}, {"JSM_NAMESPACE_LOCAL_RANK"},
@@ -97,6 +108,7 @@ bool present(const Reader& r, Launcher l) {
     case Launcher::torchrun: return r.has("TORCHELASTIC_RUN_ID") && r.has("RANK");
     case Launcher::openmpi: return r.has("OMPI_COMM_WORLD_RANK");
     case Launcher::mvapich2: return r.has("MV2_COMM_WORLD_RANK");
+    case Launcher::flux: return r.has("FLUX_TASK_RANK");
     case Launcher::pals: return r.has("PALS_RANKID");
     case Launcher::jsm: return r.has("JSM_NAMESPACE_RANK");
     case Launcher::hydra: return r.has("MPI_LOCALRANKID") || (r.has("PMI_RANK") && !in_slurm_step(r));
@@ -174,9 +186,15 @@ LaunchEnv parse_launch_env(const EnvMap& env) {
   const Reader r(env);
   LaunchEnv e;
 
+  // Flux is a resource manager and a launcher: its shell's per-task variables describe the task better
+  // than the PMI_RANK/PMI_SIZE of its pmi plugin, the PALS_RANKID of flux-coral2's cray-pals plugin, or
+  // the JSM_*/SLURM_* of a jsrun or srun that started the Flux instance (a broker clears SLURM_* and
+  // PMI_* for its jobs since flux-core 0.51, PMIX_* since 0.82, PALS_* since 0.88, and never JSM_*).
+  // An mpirun started inside a Flux job is inner to it, so Open MPI and MVAPICH2 come first.
   static constexpr Launcher priority[] = {Launcher::torchrun, Launcher::openmpi, Launcher::mvapich2,
-                                          Launcher::pals,     Launcher::jsm,     Launcher::hydra,
-                                          Launcher::slurm,    Launcher::pmix,    Launcher::torch_env};
+                                          Launcher::flux,     Launcher::pals,    Launcher::jsm,
+                                          Launcher::hydra,    Launcher::slurm,   Launcher::pmix,
+                                          Launcher::torch_env};
   for (Launcher l : priority) {
     if (!present(r, l)) continue;
     if (l == Launcher::slurm && !in_slurm_step(r)) {

@@ -138,7 +138,18 @@ void place_without_mpi(Session::State& st, const EnvMap& env, const std::string&
     st.log.error("phase 'topology' failed: " + topo.message + raised_on(rank, host));  // the leader may be gone
   if (fail(topo) || !have) return;
   PhaseStatus plan;
-  run_phase(st, "placement", plan, [&] { plan_and_apply(st, MPI_COMM_NULL, lrank, lsize, env); });
+  run_phase(st, "placement", plan, [&] {
+    const Identity& id = st.identity;
+    // Without MPI the local size is the launcher's: a plan for a guessed one would give this rank an
+    // entry it may not have (Flux on several nodes gives FLUX_TASK_LOCAL_ID and no local size).
+    if (id.local_size == kUnknown && id.local_rank != kUnknown)
+      throw Error(Errc::invalid_environment,
+                  std::string("the launcher (") + to_string(id.launcher) + ") gives the local rank (" +
+                      id.sources.local_rank + "=" + std::to_string(id.local_rank) +
+                      ") but no local size, and without MPI nothing else does: the node cannot be planned "
+                      "(run with MPI, or set MPINIT_PLACEMENT=off)");
+    plan_and_apply(st, MPI_COMM_NULL, lrank, lsize, env);
+  });
   fail(plan);
   if (!pre && st.share_leader) {  // env-only: nothing else tells the leader when the others have read
     const std::string missing = st.share->wait_and_remove(st.deadline());

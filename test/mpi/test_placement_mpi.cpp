@@ -236,4 +236,37 @@ TEST(PlacementMpi, PlacementOff) {
   EXPECT_EQ(s.plan(), nullptr);
   EXPECT_EQ(s.topology(), nullptr);
 }
+// Env-only mode under Flux on several nodes: FLUX_TASK_LOCAL_ID but no local size, and no MPI to
+// give one. Planning a guessed local size indexed past the plan (a crash); it is an error instead.
+TEST(PlacementMpi, EnvOnlyWithALocalRankButNoLocalSizeIsAnError) {
+  NEEDS_TOPOLOGIES();
+  Options o;
+  o.mode = InitMode::env_only;
+  o.topology_file = topologies() + "/mpibind-coral-lassen.xml";
+  o.env = EnvMap{{"FLUX_TASK_RANK", "5"}, {"FLUX_TASK_LOCAL_ID", "1"}, {"FLUX_JOB_SIZE", "8"},
+                 {"FLUX_JOB_NNODES", "2"}, {"FLUX_JOB_ID", "fD2e73NP"}};
+  std::string msg = launch_error(o);
+  EXPECT_NE(msg.find("phase 'placement' failed"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the launcher (flux) gives the local rank (FLUX_TASK_LOCAL_ID=1) but no local size"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("MPINIT_PLACEMENT=off"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rank 5"), std::string::npos) << msg;
+  // The way out it names works: the identity is the environment's, with the local size unknown.
+  (*o.env)["MPINIT_PLACEMENT"] = "off";
+  auto off = launch(o);
+  EXPECT_EQ(off.identity().rank, 5);
+  EXPECT_EQ(off.identity().local_rank, 1);
+  EXPECT_EQ(off.identity().local_size, kUnknown);
+  EXPECT_EQ(off.plan(), nullptr);
+  // A one-node Flux job has its local size (the job's), so its last task is planned.
+  o.env = EnvMap{{"FLUX_TASK_RANK", "2"}, {"FLUX_TASK_LOCAL_ID", "2"}, {"FLUX_JOB_SIZE", "3"},
+                 {"FLUX_JOB_NNODES", "1"}};
+  auto one = launch(o);
+  EXPECT_EQ(one.identity().local_size, 3);
+  ASSERT_NE(one.placement(), nullptr);
+  EXPECT_EQ(one.placement()->ranks.size(), 3u);
+  ASSERT_NE(one.plan(), nullptr);
+}
+
 #endif
