@@ -30,6 +30,10 @@ struct ExecArgs {
 /// and become the program. Returns only on failure (the exit status).
 int cmd_exec(const ExecArgs& a, const mpinit::Flags& flags);
 
+/// Place the process (env-only launch: the node's one discovery, plan, binding, GPU, MPI's network
+/// variables; no MPI), then become the program. Returns only on failure (the exit status).
+int cmd_place(const std::vector<std::string>& argv, const mpinit::Flags& flags);
+
 struct CheckArgs {
   bool json = false;
   int expect_size = 0;   // 0: any

@@ -7,34 +7,9 @@
 
 #include "commands.hpp"
 #include "mpinit/mpinit.hpp"
+#include "program.hpp"
 
 namespace tool {
-namespace {
-
-// The program execv will run: argv0 itself if it has a '/', else the first executable in PATH.
-// Returns "" when found (path in *out), else why not.
-std::string find_program(const std::string& argv0, std::string* out) {
-  if (argv0.empty()) return "no program given (mpinit exec -- PROGRAM [ARGS...])";
-  if (argv0.find('/') != std::string::npos) {
-    if (access(argv0.c_str(), X_OK) == 0) return *out = argv0, "";
-    return "the program '" + argv0 + "' cannot be run: " + std::strerror(errno);
-  }
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    std::string cand = (dir.empty() ? "." : dir) + "/" + argv0;
-    if (access(cand.c_str(), X_OK) == 0) return *out = cand, "";
-    start = end + 1;
-  }
-  return "the program '" + argv0 + "' is not in PATH";
-}
-
-}  // namespace
-
 int cmd_exec(const ExecArgs& a, const mpinit::Flags& flags) {
   std::string program;
   mpinit::EnvMap out;
@@ -43,7 +18,13 @@ int cmd_exec(const ExecArgs& a, const mpinit::Flags& flags) {
     opts.flags = flags;
     if (a.env_only) opts.mode = mpinit::InitMode::env_only;
     auto s = mpinit::launch(opts);
-    s.agree("exec", find_program(a.argv.empty() ? "" : a.argv[0], &program), mpinit::Errc::invalid_setting);
+    std::string why = find_program(a.argv.empty() ? "" : a.argv[0], &program);
+    if (why.empty())
+      if (const std::string lib = mpi_library_needed(program); !lib.empty())
+        why = "the program '" + program + "' is an MPI program (it needs " + lib +
+              "): mpinit exec ends MPI before it starts the program, which then cannot start MPI again; "
+              "start it with `mpinit place -- PROGRAM` (placed before its own MPI_Init), or under mpirun alone";
+    s.agree("exec", why, mpinit::Errc::invalid_setting);
     mpinit::Rendezvous rv = mpinit::agree_rendezvous(s, a.master_addr, a.master_port);
     out = mpinit::torchrun_env(s.identity(), rv);
     if (s.plan()) {

@@ -338,6 +338,9 @@ int main(int argc, char** argv) {
   exec->add_option("--master-port", ea.master_port, "MASTER_PORT (default: a port rank 0 found free)")->check(CLI::Range(1, 65535));
   exec->add_flag("--env-only", ea.env_only, "Do not use MPI (e.g. srun --mpi=none): identity and rendezvous from Slurm's variables");
 
+  auto* place = app.add_subcommand("place", "Place an existing program (an MPI one too) and become it, without "
+                                             "initializing MPI: mpinit place -- PROGRAM [ARGS...]");
+
   tool::CheckArgs ca;
   auto* check = app.add_subcommand("check", "Health check under a launcher: identity consistency, MPI allreduce, NCCL allreduce; exit 0 only if healthy");
   check->add_flag("--json", ca.json, "JSON output");
@@ -349,8 +352,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (has_separator && !exec->parsed()) {
-    std::cerr << "mpinit: \"--\" is only for mpinit exec" << std::endl;
+  if (has_separator && !exec->parsed() && !place->parsed()) {
+    std::cerr << "mpinit: \"--\" is only for mpinit exec and mpinit place" << std::endl;
     return 2;
   }
   if (env->parsed()) return cmd_env(json_out);
@@ -366,6 +369,13 @@ int main(int argc, char** argv) {
     }
     ea.argv = program;
     return tool::cmd_exec(ea, flags);
+  }
+  if (place->parsed()) {
+    if (!has_separator || program.empty()) {
+      std::cerr << "mpinit place: no program (mpinit place [settings] -- PROGRAM [ARGS...])" << std::endl;
+      return 2;
+    }
+    return tool::cmd_place(program, flags);
   }
   if (check->parsed()) return tool::cmd_check(ca, flags);
   return 0;

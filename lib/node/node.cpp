@@ -37,6 +37,7 @@ void adopt(std::shared_ptr<HwlocTopology> t, std::string origin, bool discovered
   }
   out.node = inventory(*t, origin);
   out.hwloc = std::move(t);
+  log.debug("topology: " + out.node.origin);
 }
 
 std::shared_ptr<HwlocTopology> load_here(const LoadRequest& req) {

@@ -293,6 +293,7 @@ Published NodeShare::receive(Deadline deadline, const std::string& timeout_setti
 }
 
 void NodeShare::done() noexcept {
+  if (!check_dir(dir_).empty()) return;  // never write into a directory that was refused, or is gone
   int fd = ::open(path("done." + std::to_string(local_rank_)).c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return;
   ::close(fd);

@@ -219,14 +219,19 @@ void verify_placement(Session::State& st, const EnvMap& env, const std::string& 
   PhaseStatus status;
   run_phase(st, "verify", status, [&] {
 #if MPINIT_HAVE_HWLOC
-    if (!st.placement) return;
     const Identity& id = st.identity;
-    if (id.local_rank == st.planned_local_rank && id.local_size == st.planned_local_size) return;
-    st.log.warn("the plan was made before MPI_Init for local rank " + std::to_string(st.planned_local_rank) + " of " +
-                std::to_string(st.planned_local_size) + " (" + st.env.sources.local_rank + ", " +
-                st.env.sources.local_size + "), but MPI says local rank " + std::to_string(id.local_rank) + " of " +
-                std::to_string(id.local_size) + ": planning and placing again with MPI's values (" +
-                st.settings.check.source + "=" + to_string(st.settings.check.value) + ")");
+    int differs = st.placement && (id.local_rank != st.planned_local_rank || id.local_size != st.planned_local_size);
+    // Planning again exchanges visible lists over the node: every rank of it takes part when any
+    // rank's plan was made from the wrong numbers (one small allreduce otherwise).
+    int any = 0;
+    check_mpi(MPI_Allreduce(&differs, &any, 1, MPI_INT, MPI_MAX, st.mpi.comm), "MPI_Allreduce(verify)");
+    if (!any || !st.placement) return;
+    if (differs)
+      st.log.warn("the plan was made before MPI_Init for local rank " + std::to_string(st.planned_local_rank) +
+                  " of " + std::to_string(st.planned_local_size) + " (" + st.env.sources.local_rank + ", " +
+                  st.env.sources.local_size + "), but MPI says local rank " + std::to_string(id.local_rank) + " of " +
+                  std::to_string(id.local_size) + ": planning and placing again with MPI's values (" +
+                  st.settings.check.source + "=" + to_string(st.settings.check.value) + ")");
     plan_and_apply(st, st.mpi.local, id.local_rank, id.local_size, env);
 #else
     (void)env;
