@@ -32,6 +32,13 @@ struct NcclOptions {
 
 /// The roots of `comm` (one per ranks_per_root ranks, spread over it) each create a unique id; every rank gets all of them, in
 /// root order, over MPI. Collective over comm. A root that fails makes every rank throw.
+///
+/// Like every function here that takes an MPI communicator, it runs its MPI traffic on a private
+/// duplicate of `comm` (MPI_ERRORS_RETURN), made by the first such call and cached on `comm` as
+/// an attribute: later calls reuse it, MPI_Comm_free(comm) frees it, and MPI_Finalize frees one of
+/// a communicator never freed. Only MPI_Comm_dup and the attribute calls touch `comm` itself; its
+/// error handler is never changed. A session's own communicators (Session::comm(),
+/// Session::local_comm()) are private already and are used as they are.
 MPINIT_API std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root);
 
 /// An NCCL communicator, owned: the destructor finalizes and destroys it (aborts it if it is
@@ -61,12 +68,14 @@ class MPINIT_API NcclComm {
 };
 
 /// The NCCL twin of an MPI communicator: the same ranks in the same order. Collective over
-/// `comm`. Each rank must have selected its GPU first (launch() does). If a rank fails or is not
-/// ready within the timeout, every rank aborts and throws the same Error naming those ranks.
+/// `comm` (the MPI traffic runs on mpinit's private duplicate of it, see nccl_unique_ids). Each
+/// rank must have selected its GPU first (launch() does). If a rank fails or is not ready within
+/// the timeout, every rank aborts and throws the same Error naming those ranks.
 MPINIT_API NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options = {});
 
-/// ncclCommSplit of `parent`, whose ranks are those of `parent_mpi` (collective over it);
-/// `color` NCCL_SPLIT_NOCOLOR (-1) leaves a rank out (it gets an empty NcclComm).
+/// ncclCommSplit of `parent`, whose ranks are those of `parent_mpi` (collective over it; the
+/// agreement runs on mpinit's private duplicate of it); `color` NCCL_SPLIT_NOCOLOR (-1) leaves a
+/// rank out (it gets an empty NcclComm). An empty `parent` on any rank fails every rank alike.
 MPINIT_API NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int key, const NcclOptions& options = {});
 
 }  // namespace v2

@@ -94,7 +94,9 @@ class MPINIT_API Session {
   /// Error on every rank when creation fails or times out. Lives until the session ends.
   NcclComm& nccl();
   /// The NCCL twin of any MPI communicator of the caller (collective over it), owned by the
-  /// session and destroyed before MPI is finalized.
+  /// session and destroyed before MPI is finalized. mpinit's MPI traffic runs on a private
+  /// duplicate of `comm`, cached on it (see nccl_unique_ids): `comm`'s own traffic and error
+  /// handler are the caller's.
   NcclComm& nccl_for(MPI_Comm comm);
   /// Fail all ranks together in a phase of your own: collective over comm(); `cause` is empty
   /// where this rank succeeded. When any rank failed, every rank throws the same Error naming

@@ -11,6 +11,7 @@
 #endif
 #include "agree/agree.hpp"
 #include "core/system.hpp"
+#include "mpi/inner.hpp"
 #include "mpi/world.hpp"
 #include "nccl/wait.hpp"
 
@@ -78,9 +79,8 @@ ncclConfig_t nonblocking_config() {
   return config;
 }
 
-}  // namespace
-
-std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root) {
+// nccl_unique_ids on `comm`, a communicator of mpinit's own.
+std::vector<NcclId> unique_ids(MPI_Comm comm, int ranks_per_root) {
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -109,11 +109,18 @@ std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root) {
   return ids;
 }
 
-NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options) {
+}  // namespace
+
+std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root) {
+  return unique_ids(detail::inner_comm(comm), ranks_per_root);
+}
+
+NcclComm nccl_comm_for(MPI_Comm user, const NcclOptions& options) {
+  const MPI_Comm comm = detail::inner_comm(user);
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  std::vector<NcclId> ids = nccl_unique_ids(comm, options.ranks_per_root);
+  std::vector<NcclId> ids = unique_ids(comm, options.ranks_per_root);
   std::vector<ncclUniqueId> raw(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) std::memcpy(&raw[i], ids[i].data(), sizeof(ncclUniqueId));
 
@@ -136,25 +143,29 @@ NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options) {
 }
 
 NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int key, const NcclOptions& options) {
-  if (!parent) throw Error(Errc::nccl, "ncclCommSplit: the parent communicator is empty");
-  ncclConfig_t config = nonblocking_config();
+  const MPI_Comm comm = detail::inner_comm(parent_mpi);  // first: it may be collective
   ncclComm_t c = nullptr;
-  ncclResult_t rc = ncclCommSplit(parent.get(), color, key, &c, &config);
   std::string cause;
-  if (rc != ncclSuccess && rc != ncclInProgress) {
-    cause = nccl_error("ncclCommSplit", rc, parent.get());
-  } else if (c) {
-    cause = wait_ready(c, "ncclCommSplit", options.timeout_s);
+  if (!parent) {
+    cause = "ncclCommSplit: the parent communicator is empty";
   } else {
-    // Left out (NCCL_SPLIT_NOCOLOR): the parent reports when the split is done; never abort it here.
-    int last = ncclSuccess;
-    auto result = wait_async(parent.get(), options.timeout_s, &last);
-    if (result != detail::WaitResult::ready)
-      cause = result == detail::WaitResult::timed_out ? "ncclCommSplit did not finish within the timeout"
-                                                      : nccl_error("ncclCommSplit", static_cast<ncclResult_t>(last),
-                                                                   parent.get());
+    ncclConfig_t config = nonblocking_config();
+    ncclResult_t rc = ncclCommSplit(parent.get(), color, key, &c, &config);
+    if (rc != ncclSuccess && rc != ncclInProgress) {
+      cause = nccl_error("ncclCommSplit", rc, parent.get());
+    } else if (c) {
+      cause = wait_ready(c, "ncclCommSplit", options.timeout_s);
+    } else {
+      // Left out (NCCL_SPLIT_NOCOLOR): the parent reports when the split is done; never abort it here.
+      int last = ncclSuccess;
+      auto result = wait_async(parent.get(), options.timeout_s, &last);
+      if (result != detail::WaitResult::ready)
+        cause = result == detail::WaitResult::timed_out
+                    ? "ncclCommSplit did not finish within the timeout"
+                    : nccl_error("ncclCommSplit", static_cast<ncclResult_t>(last), parent.get());
+    }
   }
-  agree_or_abort(parent_mpi, "nccl split", cause, c);
+  agree_or_abort(comm, "nccl split", cause, c);
   int r = -1, n = 0;
   if (c) {
     ncclCommUserRank(c, &r);
