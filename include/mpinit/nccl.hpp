@@ -41,13 +41,20 @@ struct NcclOptions {
 /// Session::local_comm()) are private already and are used as they are.
 MPINIT_API std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root);
 
-/// An NCCL communicator, owned: the destructor finalizes and destroys it (aborts it if it is
-/// broken); it never throws. Move-only.
+/// An NCCL communicator, owned. The destructor ends it: it waits for an operation in progress,
+/// calls ncclCommFinalize, waits (non-blocking communicators) until NCCL reports it quiescent,
+/// then ncclCommDestroy; a communicator that is broken, or not quiescent within `timeout_s` (the
+/// timeout it was made with), is aborted (ncclCommAbort) instead. It never throws. Move-only.
 class MPINIT_API NcclComm {
  public:
   NcclComm() = default;
-  NcclComm(nccl_comm_t comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
-  NcclComm(NcclComm&& o) noexcept : comm_(o.comm_), rank_(o.rank_), size_(o.size_) { o.comm_ = nullptr; }
+  /// Adopts `comm`: this object will end it as above, within `timeout_s`.
+  NcclComm(nccl_comm_t comm, int rank, int size, double timeout_s = 300)
+      : comm_(comm), rank_(rank), size_(size), timeout_s_(timeout_s) {}
+  NcclComm(NcclComm&& o) noexcept
+      : comm_(o.comm_), rank_(o.rank_), size_(o.size_), timeout_s_(o.timeout_s_) {
+    o.comm_ = nullptr, o.rank_ = -1, o.size_ = 0;
+  }
   NcclComm& operator=(NcclComm&& o) noexcept;
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
@@ -63,8 +70,11 @@ class MPINIT_API NcclComm {
   void abort() noexcept;
 
  private:
+  void end() noexcept;  // finalize and destroy, or abort (the destructor's work)
+
   nccl_comm_t comm_ = nullptr;
   int rank_ = -1, size_ = 0;
+  double timeout_s_ = 300;
 };
 
 /// The NCCL twin of an MPI communicator: the same ranks in the same order. Collective over

@@ -139,7 +139,7 @@ NcclComm nccl_comm_for(MPI_Comm user, const NcclOptions& options) {
     cause = wait_ready(c, call, options.timeout_s);
   }
   agree_or_abort(comm, "nccl", cause, c);
-  return NcclComm(c, rank, size);
+  return NcclComm(c, rank, size, options.timeout_s);
 }
 
 NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int key, const NcclOptions& options) {
@@ -171,7 +171,7 @@ NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int 
     ncclCommUserRank(c, &r);
     ncclCommCount(c, &n);
   }
-  return NcclComm(c, r, n);
+  return NcclComm(c, r, n, options.timeout_s);
 }
 
 NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
@@ -185,25 +185,24 @@ NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
   return *this;
 }
 
-NcclComm::~NcclComm() {
+NcclComm::~NcclComm() { end(); }
+
+void NcclComm::end() noexcept {
   if (!comm_) return;
-  ncclResult_t st = ncclSuccess;
-  if (ncclCommGetAsyncError(comm_, &st) != ncclSuccess || (st != ncclSuccess && st != ncclInProgress)) {
-    ncclCommAbort(comm_);
-  } else if (ncclCommFinalize(comm_) == ncclSuccess || st == ncclInProgress) {
-    // Non-blocking: wait (bounded) for the finalize to flush, then destroy.
-    for (int i = 0; i < 10000; ++i) {
-      if (ncclCommGetAsyncError(comm_, &st) != ncclSuccess || st != ncclInProgress) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (st == ncclSuccess)
-      ncclCommDestroy(comm_);
-    else
-      ncclCommAbort(comm_);
-  } else {
-    ncclCommAbort(comm_);
-  }
+  ncclComm_t c = comm_;
   comm_ = nullptr;
+  const detail::Teardown how = detail::teardown(
+      [c] {
+        ncclResult_t st = ncclInProgress;
+        ncclResult_t rc = ncclCommGetAsyncError(c, &st);
+        return static_cast<int>(rc != ncclSuccess ? rc : st);
+      },
+      [c] { return static_cast<int>(ncclCommFinalize(c)); }, ncclSuccess, ncclInProgress, timeout_s_, seconds_now,
+      [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); });
+  if (how == detail::Teardown::destroy)
+    ncclCommDestroy(c);
+  else
+    ncclCommAbort(c);
 }
 
 void NcclComm::check() const {
@@ -239,6 +238,7 @@ NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
   return *this;
 }
 NcclComm::~NcclComm() = default;
+void NcclComm::end() noexcept { comm_ = nullptr; }
 void NcclComm::check() const {}
 void NcclComm::abort() noexcept { comm_ = nullptr; }
 
