@@ -41,7 +41,17 @@ struct NcclOptions {
 /// Session::local_comm()) are private already and are used as they are.
 MPINIT_API std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root);
 
-/// An NCCL communicator, owned. The destructor ends it: it waits for an operation in progress,
+/// An NCCL communicator, owned.
+///
+/// It is NON-BLOCKING: mpinit makes every communicator with `ncclConfig_t::blocking = 0`, so
+/// that a stuck init can be timed out and aborted, and NCCL has no call that makes a communicator
+/// blocking afterwards (the field is read at creation only). So any NCCL call on get() -- a
+/// collective, ncclGroupEnd, ncclCommSplit -- may return ncclInProgress instead of ncclSuccess:
+/// the operation was accepted and is still being set up (for a collective: not yet enqueued on
+/// the stream). Treat ncclInProgress as success and call wait() before the next NCCL call on
+/// this communicator, or before synchronizing the stream (docs/seeds-nccl.md).
+///
+/// The destructor ends it: it waits for an operation in progress,
 /// calls ncclCommFinalize, waits (non-blocking communicators) until NCCL reports it quiescent,
 /// then ncclCommDestroy; a communicator that is broken, or not quiescent within `timeout_s` (the
 /// timeout it was made with), is aborted (ncclCommAbort) instead. It never throws. Move-only.
@@ -66,6 +76,14 @@ class MPINIT_API NcclComm {
   explicit operator bool() const noexcept { return comm_ != nullptr; }
   /// Throws Error(nccl) if NCCL reports an asynchronous error on this communicator.
   void check() const;
+  /// Waits until the last NCCL call on this communicator is no longer in progress (polling
+  /// ncclCommGetAsyncError), for at most `timeout_s` seconds. Throws Error(nccl), naming the NCCL
+  /// rank and the host, when NCCL reports an error or the call is still in progress at the
+  /// timeout; the communicator is then left as it is (abort() it, or let the destructor). An
+  /// empty NcclComm returns at once.
+  void wait(double timeout_s) const;
+  /// wait() within the timeout the communicator was made with (MPINIT_NCCL_TIMEOUT).
+  void wait() const { wait(timeout_s_); }
   /// ncclCommAbort: for a communicator that can no longer be trusted.
   void abort() noexcept;
 

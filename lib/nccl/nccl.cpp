@@ -1,5 +1,6 @@
 // NCCL communicators bootstrapped over MPI.
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -214,6 +215,22 @@ void NcclComm::check() const {
     throw Error(Errc::nccl, nccl_error("NCCL (asynchronous error)", st, comm_));
 }
 
+void NcclComm::wait(double timeout_s) const {
+  if (!comm_) return;
+  int last = ncclSuccess;
+  const auto result = wait_async(comm_, timeout_s, &last);
+  if (result == detail::WaitResult::ready) return;
+  const std::string where = " (NCCL rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ", " +
+                            detail::hostname() + ")";
+  if (result == detail::WaitResult::timed_out) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%g", timeout_s);
+    throw Error(Errc::nccl, std::string("NcclComm::wait: the last NCCL call was still in progress after ") + secs +
+                                " s" + where);
+  }
+  throw Error(Errc::nccl, nccl_error("NCCL (asynchronous error)", static_cast<ncclResult_t>(last), comm_) + where);
+}
+
 void NcclComm::abort() noexcept {
   if (comm_) ncclCommAbort(comm_);
   comm_ = nullptr;
@@ -240,6 +257,7 @@ NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
 NcclComm::~NcclComm() = default;
 void NcclComm::end() noexcept { comm_ = nullptr; }
 void NcclComm::check() const {}
+void NcclComm::wait(double) const {}
 void NcclComm::abort() noexcept { comm_ = nullptr; }
 
 #endif

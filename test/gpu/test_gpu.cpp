@@ -97,8 +97,9 @@ TEST(Gpu, NcclCommunicatorAllreduceIsChecked) {
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   ncclResult_t rc = ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, c.get(), stream);
-  // Non-blocking communicator: the call may return ncclInProgress.
+  // Non-blocking communicator: the call may return ncclInProgress; wait() until it is enqueued.
   ASSERT_TRUE(rc == ncclSuccess || rc == ncclInProgress) << ncclGetErrorString(rc);
+  c.wait(60);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   c.check();
   ASSERT_EQ(cudaMemcpy(host.data(), buf, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
