@@ -1,4 +1,5 @@
 // NCCL communicators bootstrapped over MPI.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -80,33 +81,44 @@ ncclConfig_t nonblocking_config() {
   return config;
 }
 
-// nccl_unique_ids on `comm`, a communicator of mpinit's own.
+// nccl_unique_ids on `comm`, a communicator of mpinit's own. One slot per root, the id and a
+// success flag; each root fills its own slot and every other byte is zero, so one MPI_BOR over
+// the bytes gives every rank every slot: one collective whatever the number of roots, the same
+// on every rank, and no rank-0 hotspot. Only when some root failed (a flag missing, seen alike
+// by every rank) do the ranks agree, to spread that root's cause.
 std::vector<NcclId> unique_ids(MPI_Comm comm, int ranks_per_root) {
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   const std::vector<int> roots = detail::nccl_roots(size, ranks_per_root);
-  std::vector<NcclId> ids(roots.size());
+  constexpr size_t kSlot = sizeof(ncclUniqueId) + 1;
+  std::vector<unsigned char> slots(roots.size() * kSlot, 0);
   std::string cause;
-  // Each root makes its id and broadcasts it with a success flag, so a failed root never
-  // leaves the others waiting.
-  for (size_t i = 0; i < roots.size(); ++i) {
-    char buf[sizeof(ncclUniqueId) + 1] = {};
-    if (rank == roots[i]) {
-      ncclUniqueId id;
-      ncclResult_t rc = ncclGetUniqueId(&id);
-      if (rc == ncclSuccess) {
-        std::memcpy(buf, &id, sizeof id);
-        buf[sizeof id] = 1;
-      } else {
-        cause = nccl_error("ncclGetUniqueId", rc, nullptr);
-      }
+  auto me = std::lower_bound(roots.begin(), roots.end(), rank);
+  if (me != roots.end() && *me == rank) {
+    unsigned char* slot = slots.data() + (me - roots.begin()) * kSlot;
+    ncclUniqueId id;
+    ncclResult_t rc = ncclGetUniqueId(&id);
+    if (rc == ncclSuccess) {
+      std::memcpy(slot, &id, sizeof id);
+      slot[sizeof id] = 1;
+    } else {
+      cause = nccl_error("ncclGetUniqueId", rc, nullptr);
     }
-    detail::check_mpi(MPI_Bcast(buf, sizeof buf, MPI_CHAR, roots[i], comm), "MPI_Bcast(ncclUniqueId)");
-    std::memcpy(ids[i].data(), buf, sizeof(ncclUniqueId));
   }
-  ncclComm_t none = nullptr;
-  agree_or_abort(comm, "nccl ids", cause, none);
+  detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, slots.data(), static_cast<int>(slots.size()), MPI_BYTE, MPI_BOR, comm),
+                    "MPI_Allreduce(ncclUniqueId)");
+  std::vector<NcclId> ids(roots.size());
+  bool all = true;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    all = all && slots[i * kSlot + sizeof(ncclUniqueId)] == 1;
+    std::memcpy(ids[i].data(), slots.data() + i * kSlot, sizeof(ncclUniqueId));
+  }
+  if (!all) {
+    ncclComm_t none = nullptr;
+    agree_or_abort(comm, "nccl ids", cause, none);  // throws on every rank
+    throw Error(Errc::internal, "nccl ids: a root's id is missing, yet no root reported a failure");
+  }
   return ids;
 }
 
