@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "mpinit/error.hpp"
 #include "mpinit/nccl.hpp"
@@ -189,11 +190,11 @@ NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int 
 
 NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
   if (this != &o) {
-    this->~NcclComm();
-    comm_ = o.comm_;
-    rank_ = o.rank_;
-    size_ = o.size_;
-    o.comm_ = nullptr;
+    end();  // what this held ends as in the destructor
+    comm_ = std::exchange(o.comm_, nullptr);
+    rank_ = std::exchange(o.rank_, -1);
+    size_ = std::exchange(o.size_, 0);
+    timeout_s_ = o.timeout_s_;
   }
   return *this;
 }
@@ -262,8 +263,12 @@ std::vector<NcclId> nccl_unique_ids(MPI_Comm, int) { not_built("nccl_unique_ids"
 NcclComm nccl_comm_for(MPI_Comm, const NcclOptions&) { not_built("nccl_comm_for"); }
 NcclComm nccl_split(const NcclComm&, MPI_Comm, int, int, const NcclOptions&) { not_built("nccl_split"); }
 NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
-  comm_ = o.comm_;
-  o.comm_ = nullptr;
+  if (this != &o) {
+    comm_ = std::exchange(o.comm_, nullptr);
+    rank_ = std::exchange(o.rank_, -1);
+    size_ = std::exchange(o.size_, 0);
+    timeout_s_ = o.timeout_s_;
+  }
   return *this;
 }
 NcclComm::~NcclComm() = default;

@@ -154,6 +154,22 @@ TEST(Gpu, TeardownFinalizesAndDestroysHealthyCommunicators) {
   EXPECT_EQ(finalizes.load(), 2);
   EXPECT_EQ(destroys.load(), 2);
   EXPECT_EQ(aborts.load(), 0);
+  // Move-assigning over a live communicator ends that one (once, cleanly) and keeps the other.
+  reset_teardown_counts();
+  {
+    NcclComm a = nccl_comm_for(s.comm(), o);
+    NcclComm b = nccl_comm_for(s.comm(), o);
+    ASSERT_TRUE(a && b);
+    nccl_comm_t kept = b.get();
+    a = std::move(b);
+    EXPECT_EQ(destroys.load(), 1);
+    EXPECT_EQ(a.get(), kept);
+    EXPECT_FALSE(b);
+    a.check();
+  }
+  EXPECT_EQ(finalizes.load(), 2);
+  EXPECT_EQ(destroys.load(), 2);
+  EXPECT_EQ(aborts.load(), 0);
   // An explicit abort is an abort, without a finalize.
   reset_teardown_counts();
   {

@@ -279,3 +279,23 @@ TEST(FakeNcclTeardown, OneBudgetCoversTheWaitBeforeAndAfterFinalize) {
   EXPECT_EQ(f.finalizes, 1);
   EXPECT_EQ(f.clock, 5);
 }
+
+// Moving NcclComm handles (empty ones: no NCCL call is made; the gpu suite moves live ones).
+TEST(NcclCommMove, MoveAssignmentTakesTheHandleAndEmptiesTheSource) {
+  NcclComm a;
+  NcclComm b(nullptr, 3, 4);
+  a = std::move(b);
+  EXPECT_EQ(a.rank(), 3);
+  EXPECT_EQ(a.size(), 4);
+  EXPECT_FALSE(b);
+  EXPECT_EQ(b.rank(), -1);
+  EXPECT_EQ(b.size(), 0);
+  NcclComm c(std::move(a));
+  EXPECT_EQ(c.rank(), 3);
+  EXPECT_EQ(a.rank(), -1);
+  NcclComm& self = c;
+  c = std::move(self);  // self-assignment keeps it
+  EXPECT_EQ(c.rank(), 3);
+  EXPECT_EQ(c.size(), 4);
+  c.wait(0);  // an empty communicator has nothing in progress
+}
