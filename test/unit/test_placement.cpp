@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -487,6 +488,29 @@ TEST(Policy, OversubscriptionOffIsAnError) {
   EXPECT_FALSE(p.notes.empty());
 }
 
+TEST(TopologyDiscovery, ALoadThatFailsIsOneErrorAndOneDestroy) {
+  // HWLOC_COMPONENTS=stop leaves hwloc no discovery component: hwloc_topology_load fails. The
+  // topology must then be destroyed once (under ASan, scripts/sanitize.sh, a second destroy is a
+  // double free; without it, heap corruption).
+  const char* old = std::getenv("HWLOC_COMPONENTS");
+  const std::string saved = old ? old : "";
+  setenv("HWLOC_COMPONENTS", "stop", 1);
+  std::string msg;
+  try {
+    discover_topology();
+  } catch (const Error& e) {
+    msg = e.what();
+    EXPECT_EQ(e.code(), Errc::invalid_environment);
+  }
+  if (old)
+    setenv("HWLOC_COMPONENTS", saved.c_str(), 1);
+  else
+    unsetenv("HWLOC_COMPONENTS");
+  EXPECT_NE(msg.find("cannot load the topology of this machine"), std::string::npos) << msg;
+  // And discovery works again.
+  EXPECT_FALSE(discover_topology().cores.empty());
+}
+
 TEST(TopologyFile, UnreadableAndMalformed) {
   try {
     load_topology("/nonexistent/topo.xml");
@@ -500,8 +524,10 @@ TEST(TopologyFile, UnreadableAndMalformed) {
   std::fclose(f);
   try {
     load_topology(bad);
+    std::remove(bad.c_str());
     FAIL();
   } catch (const Error& e) {
+    std::remove(bad.c_str());
     EXPECT_NE(std::string(e.what()).find("not a valid hwloc XML topology"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_topology(dir() + "/mpibind-coral-lassen.xml", "9999"), Error);
