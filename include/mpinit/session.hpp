@@ -43,6 +43,10 @@ struct PhaseTiming {
 
 /// A launched process. Move-only; the destructor frees what the session made (its
 /// communicators) and finalizes MPI only if the session initialized it. It never throws.
+/// A moved-from Session is empty: its accessors answer as a session that has nothing
+/// (MPI_COMM_NULL, an Identity of kUnknown, no timings, no placement, the default seed; rng() is
+/// a default engine shared by all empty sessions), and agree(), nccl(), nccl_for() and
+/// nccl_split() throw Error(invalid_setting) saying the Session was moved from.
 class MPINIT_API Session {
  public:
   Session(Session&&) noexcept;

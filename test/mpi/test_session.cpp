@@ -124,6 +124,47 @@ TEST(Session, SubCommunicatorIdentityIsRelativeToIt) {
   MPI_Comm_free(&half);
 }
 
+TEST(Session, AMovedFromSessionIsEmptyAndSafe) {
+  auto a = launch();
+  Session b = std::move(a);
+  // What a session that has nothing answers (the old accessors dereferenced null here).
+  EXPECT_EQ(a.comm(), MPI_COMM_NULL);
+  EXPECT_EQ(a.local_comm(), MPI_COMM_NULL);
+  EXPECT_FALSE(a.owns_mpi());
+  EXPECT_EQ(a.identity().rank, kUnknown);
+  EXPECT_EQ(a.identity().size, kUnknown);
+  EXPECT_TRUE(a.timings().empty());
+  EXPECT_EQ(a.placement(), nullptr);
+  EXPECT_EQ(a.plan(), nullptr);
+  EXPECT_EQ(a.topology(), nullptr);
+  EXPECT_EQ(a.applied(), "");
+  EXPECT_EQ(a.global_seed().value, kDefaultSeed);
+  (void)a.rng()();
+  // What needs the session's communicators says so, naming the call.
+  for (const char* call : {"agree", "nccl()", "nccl_for"}) {
+    try {
+      if (std::string(call) == "agree") a.agree("mine", "");
+      if (std::string(call) == "nccl()") a.nccl();
+      if (std::string(call) == "nccl_for") a.nccl_for(MPI_COMM_WORLD);
+      ADD_FAILURE() << call << " worked on a moved-from session";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("Session::") + call + " on a moved-from mpinit::Session"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // The session lives on in b, and can move back.
+  EXPECT_EQ(b.identity().rank, world_rank());
+  ASSERT_NE(b.comm(), MPI_COMM_NULL);
+  b.agree("mine", "");
+  a = std::move(b);
+  EXPECT_EQ(a.identity().rank, world_rank());
+  EXPECT_EQ(b.comm(), MPI_COMM_NULL);
+  int one = 1, sum = 0;
+  MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, a.comm());
+  EXPECT_EQ(sum, world_size());
+}
+
 TEST(Session, WorldErrorHandlerIsUntouched) {
   { auto s = launch(); }
   MPI_Errhandler eh;
