@@ -116,8 +116,8 @@ std::string apply_plan(const NodeState& st, const RankPlan& plan, const Settings
   if (settings.bind.value && !plan.cpus.empty()) {
     std::string warning = bind_process(*st.hwloc, plan.cpus, settings.membind.value);
     if (!warning.empty()) log.warn(warning);
-    done = "bound to CPUs " + format_cpus(plan.cpus) +
-           (settings.membind.value && warning.empty() ? " and their memory" : "");
+    done += (done.empty() ? "" : "; ") + std::string("bound to CPUs ") + format_cpus(plan.cpus) +
+            (settings.membind.value && warning.empty() ? " and their memory" : "");
   }
   if (!plan.gpus.empty()) {
     const Gpu& g = st.node.gpus[plan.gpus[0]];

@@ -177,6 +177,11 @@ TEST(PlacementMpi, NetworkExportsAreOffByDefaultAndNeverOverrideTheUser) {
     const char* got = std::getenv(var.c_str());
     ASSERT_NE(got, nullptr) << var;
     EXPECT_EQ(std::string(got), value);
+    // applied() reports the exports beside the binding (the binding used to overwrite them).
+    EXPECT_NE(s.applied().find(var + "=" + value), std::string::npos) << s.applied();
+  }
+  if (s.settings().bind.value && !s.plan()->cpus.empty()) {
+    EXPECT_NE(s.applied().find("bound to CPUs " + format_cpus(s.plan()->cpus)), std::string::npos) << s.applied();
   }
   // A variable the user set is left alone.
   o.env = EnvMap{{"UCX_NET_DEVICES", "mine"}};
