@@ -135,7 +135,10 @@ uint64_t mpinit_global_seed(mpinit_session_t s);
 uint64_t mpinit_rank_seed(mpinit_session_t s);
 mpinit_result_t mpinit_seed_for(mpinit_session_t s, const char* stream, uint64_t* seed);
 
-/** The session's NCCL communicator (made on the first call: collective). */
+/** The session's NCCL communicator (made on the first call: collective). It is non-blocking
+ * (ncclConfig_t.blocking = 0): a later NCCL call on it may return ncclInProgress, which means
+ * "accepted"; poll ncclCommGetAsyncError until it is no longer ncclInProgress before the next
+ * NCCL call on it (docs/seeds-nccl.md). The session owns it: do not destroy it. */
 mpinit_result_t mpinit_nccl(mpinit_session_t s, struct ncclComm** comm);
 
 /** A constant description of a result code. */

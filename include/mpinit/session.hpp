@@ -43,6 +43,10 @@ struct PhaseTiming {
 
 /// A launched process. Move-only; the destructor frees what the session made (its
 /// communicators) and finalizes MPI only if the session initialized it. It never throws.
+/// A moved-from Session is empty: its accessors answer as a session that has nothing
+/// (MPI_COMM_NULL, an Identity of kUnknown, no timings, no placement, the default seed; rng() is
+/// a default engine shared by all empty sessions), and agree(), nccl(), nccl_for() and
+/// nccl_split() throw Error(invalid_setting) saying the Session was moved from.
 class MPINIT_API Session {
  public:
   Session(Session&&) noexcept;
@@ -94,7 +98,9 @@ class MPINIT_API Session {
   /// Error on every rank when creation fails or times out. Lives until the session ends.
   NcclComm& nccl();
   /// The NCCL twin of any MPI communicator of the caller (collective over it), owned by the
-  /// session and destroyed before MPI is finalized.
+  /// session and destroyed before MPI is finalized. mpinit's MPI traffic runs on a private
+  /// duplicate of `comm`, cached on it (see nccl_unique_ids): `comm`'s own traffic and error
+  /// handler are the caller's.
   NcclComm& nccl_for(MPI_Comm comm);
   /// Fail all ranks together in a phase of your own: collective over comm(); `cause` is empty
   /// where this rank succeeded. When any rank failed, every rank throws the same Error naming

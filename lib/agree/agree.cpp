@@ -3,29 +3,73 @@
 
 #include <algorithm>
 #include <climits>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/failure.hpp"
+#include "mpi/finalize.hpp"
 #include "mpi/world.hpp"
 
 namespace mpinit::detail {
 namespace {
 
-// The agreement buffer: [failed count, lowest failing ranks (INT_MAX = none)...].
+// One rank's record: [failed count, lowest failing ranks (INT_MAX = none)...], reduced as ONE
+// element of a committed contiguous datatype of kRecordLen ints, so that MPI, which applies a user
+// op element by element and may split a buffer between elements, never splits a record.
 constexpr int kListed = 8;
-constexpr int kAgreeLen = 1 + kListed;
+constexpr int kRecordLen = 1 + kListed;
 
+// The user op: merges *len records of `in` into `inout` (sum the counts, keep the lowest ranks).
 void merge_failures(void* in, void* inout, int* len, MPI_Datatype*) {
-  auto* a = static_cast<int*>(in);
-  auto* b = static_cast<int*>(inout);
-  for (int off = 0; off + kAgreeLen <= *len; off += kAgreeLen) {
+  const int* a = static_cast<const int*>(in);
+  int* b = static_cast<int*>(inout);
+  for (int r = 0; r < *len; ++r, a += kRecordLen, b += kRecordLen) {
     int merged[kListed];
     int i = 1, j = 1;
-    for (int k = 0; k < kListed; ++k) merged[k] = a[off + i] <= b[off + j] ? a[off + i++] : b[off + j++];
-    b[off] += a[off];
-    std::copy(merged, merged + kListed, b + off + 1);
+    for (int k = 0; k < kListed; ++k) merged[k] = a[i] <= b[j] ? a[i++] : b[j++];
+    b[0] += a[0];
+    std::copy(merged, merged + kListed, b + 1);
   }
+}
+
+// The record's datatype and the op, made once per process on first use and freed inside
+// MPI_Finalize (at_finalize).
+struct Reduction {
+  MPI_Datatype record = MPI_DATATYPE_NULL;
+  MPI_Op merge = MPI_OP_NULL;
+};
+std::mutex reduction_mutex;
+Reduction reduction;
+
+void free_reduction() {
+  std::lock_guard<std::mutex> lock(reduction_mutex);
+  if (reduction.merge != MPI_OP_NULL) MPI_Op_free(&reduction.merge);
+  if (reduction.record != MPI_DATATYPE_NULL) MPI_Type_free(&reduction.record);
+}
+
+Reduction failure_reduction() {
+  std::lock_guard<std::mutex> lock(reduction_mutex);
+  if (reduction.merge == MPI_OP_NULL) {
+    Reduction made;
+    check_mpi(MPI_Type_contiguous(kRecordLen, MPI_INT, &made.record), "MPI_Type_contiguous(status record)");
+    int rc = MPI_Type_commit(&made.record);
+    if (rc == MPI_SUCCESS) rc = MPI_Op_create(&merge_failures, /*commute=*/1, &made.merge);
+    if (rc == MPI_SUCCESS) {
+      try {
+        at_finalize(&free_reduction);
+      } catch (...) {
+        MPI_Op_free(&made.merge);
+        MPI_Type_free(&made.record);
+        throw;
+      }
+    } else {
+      MPI_Type_free(&made.record);
+    }
+    check_mpi(rc, "MPI_Type_commit/MPI_Op_create(status agreement)");
+    reduction = made;
+  }
+  return reduction;
 }
 
 }  // namespace
@@ -34,15 +78,12 @@ void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host) {
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  int buf[kAgreeLen];
+  int buf[kRecordLen];
   buf[0] = mine.failed ? 1 : 0;
-  std::fill(buf + 1, buf + kAgreeLen, INT_MAX);
+  std::fill(buf + 1, buf + kRecordLen, INT_MAX);
   if (mine.failed) buf[1] = rank;
-  MPI_Op op;
-  MPI_Op_create(&merge_failures, /*commute=*/1, &op);
-  int rc = MPI_Allreduce(MPI_IN_PLACE, buf, kAgreeLen, MPI_INT, op, comm);
-  MPI_Op_free(&op);
-  check_mpi(rc, "MPI_Allreduce(status agreement)");
+  const Reduction red = failure_reduction();
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, 1, red.record, red.merge, comm), "MPI_Allreduce(status agreement)");
   if (buf[0] == 0) return;
 
   // The lowest failing rank tells everyone its phase, code and cause.
@@ -57,7 +98,7 @@ void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host) {
   const std::string cause = text.substr(head[1]);
 
   std::vector<int> ranks;
-  for (int k = 1; k < kAgreeLen && buf[k] != INT_MAX; ++k) ranks.push_back(buf[k]);
+  for (int k = 1; k < kRecordLen && buf[k] != INT_MAX; ++k) ranks.push_back(buf[k]);
   const std::string msg = phase_failed(phase, cause, buf[0], size, ranks);
   throw Error(static_cast<Errc>(head[0]), msg, phase, ranks, buf[0]);
 }

@@ -29,12 +29,10 @@ hwloc_topology_t fresh() {
   return t;
 }
 
+// Loads `t`; throws when it cannot. `t` stays with its owner, who destroys it (once).
 void load_or_throw(hwloc_topology_t t, const std::string& what) {
   errno = 0;
-  if (hwloc_topology_load(t) != 0) {
-    hwloc_topology_destroy(t);
-    fail("cannot load the topology " + what);
-  }
+  if (hwloc_topology_load(t) != 0) fail("cannot load the topology " + what);
 }
 
 std::vector<int> pus_of(hwloc_const_bitmap_t set) {
@@ -291,20 +289,16 @@ HwlocTopology HwlocTopology::discover() {
 
 HwlocTopology HwlocTopology::from_file(const std::string& path, const std::vector<int>& allowed) {
   HwlocTopology h;
-  hwloc_topology_t t = fresh();
+  h.t_ = fresh();  // h destroys it, also when a step below throws
+  hwloc_topology_t t = h.t_;
   if (!allowed.empty()) hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   errno = 0;
-  if (::access(path.c_str(), R_OK) != 0) {
-    hwloc_topology_destroy(t);
-    fail("cannot read the topology file '" + path + "'");
-  }
+  if (::access(path.c_str(), R_OK) != 0) fail("cannot read the topology file '" + path + "'");
   if (hwloc_topology_set_xml(t, path.c_str()) != 0) {  // hwloc parses the file here
-    hwloc_topology_destroy(t);
     errno = 0;
     fail("the topology file '" + path + "' is not a valid hwloc XML topology");
   }
   load_or_throw(t, "file '" + path + "': not a valid hwloc XML topology");
-  h.t_ = t;
   if (!allowed.empty()) {
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     for (int c : allowed) hwloc_bitmap_set(set, static_cast<unsigned>(c));
@@ -320,16 +314,13 @@ HwlocTopology HwlocTopology::from_file(const std::string& path, const std::vecto
 
 HwlocTopology HwlocTopology::from_buffer(const std::string& xml, const std::string& what, bool this_system) {
   HwlocTopology h;
-  hwloc_topology_t t = fresh();
+  h.t_ = fresh();
   if (this_system)
-    hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES |
-                                    HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
-  if (hwloc_topology_set_xmlbuffer(t, xml.data(), static_cast<int>(xml.size()) + 1) != 0) {
-    hwloc_topology_destroy(t);
+    hwloc_topology_set_flags(h.t_, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES |
+                                       HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+  if (hwloc_topology_set_xmlbuffer(h.t_, xml.data(), static_cast<int>(xml.size()) + 1) != 0)
     fail("cannot import the topology " + what);
-  }
-  load_or_throw(t, what);
-  h.t_ = t;
+  load_or_throw(h.t_, what);
   return h;
 }
 

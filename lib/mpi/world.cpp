@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/parse.hpp"
+#include "mpi/inner.hpp"
 
 namespace mpinit::detail {
 namespace {
@@ -73,6 +74,7 @@ void init_or_adopt(InitMode mode, ThreadLevel requested, bool strict_thread_leve
   MPI_Comm base = user == MPI_COMM_NULL ? MPI_COMM_WORLD : user;
   check_mpi(MPI_Comm_dup(base, &out.comm), "MPI_Comm_dup");
   MPI_Comm_set_errhandler(out.comm, MPI_ERRORS_RETURN);
+  mark_own(out.comm);  // already private: inner_comm() takes it as it is
   int cmp = MPI_UNEQUAL;
   MPI_Comm_compare(out.comm, MPI_COMM_WORLD, &cmp);
   out.is_world = cmp == MPI_IDENT || cmp == MPI_CONGRUENT;
@@ -110,6 +112,7 @@ Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log) 
 #endif
   check_mpi(MPI_Comm_split_type(st.comm, split_type, rank, MPI_INFO_NULL, &st.local), split.c_str());
   MPI_Comm_set_errhandler(st.local, MPI_ERRORS_RETURN);
+  mark_own(st.local);
   int lrank = 0, lsize = 0;
   MPI_Comm_rank(st.local, &lrank);
   MPI_Comm_size(st.local, &lsize);

@@ -28,7 +28,8 @@ struct MpiState {
 void check_mpi(int rc, const char* call);
 
 /// Initialize MPI or adopt it by `mode`, then duplicate the working communicator (`user`, or
-/// WORLD when it is MPI_COMM_NULL) and set MPI_ERRORS_RETURN on the duplicate only.
+/// WORLD when it is MPI_COMM_NULL) and set MPI_ERRORS_RETURN on the duplicate only; the
+/// duplicate is marked as mpinit's own (inner.hpp: inner_comm() takes it as it is).
 /// `strict_thread_level`: a provided level below the requested one is an error (else a warning).
 void init_or_adopt(InitMode mode, ThreadLevel requested, bool strict_thread_level, int* argc, char*** argv,
                    MPI_Comm user, const Logger& log, MpiState& out);
@@ -38,7 +39,7 @@ void init_or_adopt(InitMode mode, ThreadLevel requested, bool strict_thread_leve
 void release(MpiState& st) noexcept;
 
 /// Rank, size, local split, node index and count from MPI (collective over st.comm; only O(1)
-/// data per rank). Sets st.local.
+/// data per rank). Sets st.local (MPI_ERRORS_RETURN, marked as mpinit's own).
 Identity mpi_identity(MpiState& st, const std::string& host, const Logger& log);
 
 /// Disagreements between the MPI identity and the launcher's view, as messages naming both

@@ -1,8 +1,11 @@
 // NCCL communicators bootstrapped over MPI.
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "mpinit/error.hpp"
 #include "mpinit/nccl.hpp"
@@ -11,6 +14,7 @@
 #endif
 #include "agree/agree.hpp"
 #include "core/system.hpp"
+#include "mpi/inner.hpp"
 #include "mpi/world.hpp"
 #include "nccl/wait.hpp"
 
@@ -78,42 +82,59 @@ ncclConfig_t nonblocking_config() {
   return config;
 }
 
-}  // namespace
-
-std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root) {
+// nccl_unique_ids on `comm`, a communicator of mpinit's own. One slot per root, the id and a
+// success flag; each root fills its own slot and every other byte is zero, so one MPI_BOR over
+// the bytes gives every rank every slot: one collective whatever the number of roots, the same
+// on every rank, and no rank-0 hotspot. Only when some root failed (a flag missing, seen alike
+// by every rank) do the ranks agree, to spread that root's cause.
+std::vector<NcclId> unique_ids(MPI_Comm comm, int ranks_per_root) {
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   const std::vector<int> roots = detail::nccl_roots(size, ranks_per_root);
-  std::vector<NcclId> ids(roots.size());
+  constexpr size_t kSlot = sizeof(ncclUniqueId) + 1;
+  std::vector<unsigned char> slots(roots.size() * kSlot, 0);
   std::string cause;
-  // Each root makes its id and broadcasts it with a success flag, so a failed root never
-  // leaves the others waiting.
-  for (size_t i = 0; i < roots.size(); ++i) {
-    char buf[sizeof(ncclUniqueId) + 1] = {};
-    if (rank == roots[i]) {
-      ncclUniqueId id;
-      ncclResult_t rc = ncclGetUniqueId(&id);
-      if (rc == ncclSuccess) {
-        std::memcpy(buf, &id, sizeof id);
-        buf[sizeof id] = 1;
-      } else {
-        cause = nccl_error("ncclGetUniqueId", rc, nullptr);
-      }
+  auto me = std::lower_bound(roots.begin(), roots.end(), rank);
+  if (me != roots.end() && *me == rank) {
+    unsigned char* slot = slots.data() + (me - roots.begin()) * kSlot;
+    ncclUniqueId id;
+    ncclResult_t rc = ncclGetUniqueId(&id);
+    if (rc == ncclSuccess) {
+      std::memcpy(slot, &id, sizeof id);
+      slot[sizeof id] = 1;
+    } else {
+      cause = nccl_error("ncclGetUniqueId", rc, nullptr);
     }
-    detail::check_mpi(MPI_Bcast(buf, sizeof buf, MPI_CHAR, roots[i], comm), "MPI_Bcast(ncclUniqueId)");
-    std::memcpy(ids[i].data(), buf, sizeof(ncclUniqueId));
   }
-  ncclComm_t none = nullptr;
-  agree_or_abort(comm, "nccl ids", cause, none);
+  detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, slots.data(), static_cast<int>(slots.size()), MPI_BYTE, MPI_BOR, comm),
+                    "MPI_Allreduce(ncclUniqueId)");
+  std::vector<NcclId> ids(roots.size());
+  bool all = true;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    all = all && slots[i * kSlot + sizeof(ncclUniqueId)] == 1;
+    std::memcpy(ids[i].data(), slots.data() + i * kSlot, sizeof(ncclUniqueId));
+  }
+  if (!all) {
+    ncclComm_t none = nullptr;
+    agree_or_abort(comm, "nccl ids", cause, none);  // throws on every rank
+    throw Error(Errc::internal, "nccl ids: a root's id is missing, yet no root reported a failure");
+  }
   return ids;
 }
 
-NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options) {
+}  // namespace
+
+std::vector<NcclId> nccl_unique_ids(MPI_Comm comm, int ranks_per_root) {
+  return unique_ids(detail::inner_comm(comm), ranks_per_root);
+}
+
+NcclComm nccl_comm_for(MPI_Comm user, const NcclOptions& options) {
+  const MPI_Comm comm = detail::inner_comm(user);
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  std::vector<NcclId> ids = nccl_unique_ids(comm, options.ranks_per_root);
+  std::vector<NcclId> ids = unique_ids(comm, options.ranks_per_root);
   std::vector<ncclUniqueId> raw(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) std::memcpy(&raw[i], ids[i].data(), sizeof(ncclUniqueId));
 
@@ -132,67 +153,70 @@ NcclComm nccl_comm_for(MPI_Comm comm, const NcclOptions& options) {
     cause = wait_ready(c, call, options.timeout_s);
   }
   agree_or_abort(comm, "nccl", cause, c);
-  return NcclComm(c, rank, size);
+  return NcclComm(c, rank, size, options.timeout_s);
 }
 
 NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int key, const NcclOptions& options) {
-  if (!parent) throw Error(Errc::nccl, "ncclCommSplit: the parent communicator is empty");
-  ncclConfig_t config = nonblocking_config();
+  const MPI_Comm comm = detail::inner_comm(parent_mpi);  // first: it may be collective
   ncclComm_t c = nullptr;
-  ncclResult_t rc = ncclCommSplit(parent.get(), color, key, &c, &config);
   std::string cause;
-  if (rc != ncclSuccess && rc != ncclInProgress) {
-    cause = nccl_error("ncclCommSplit", rc, parent.get());
-  } else if (c) {
-    cause = wait_ready(c, "ncclCommSplit", options.timeout_s);
+  if (!parent) {
+    cause = "ncclCommSplit: the parent communicator is empty";
   } else {
-    // Left out (NCCL_SPLIT_NOCOLOR): the parent reports when the split is done; never abort it here.
-    int last = ncclSuccess;
-    auto result = wait_async(parent.get(), options.timeout_s, &last);
-    if (result != detail::WaitResult::ready)
-      cause = result == detail::WaitResult::timed_out ? "ncclCommSplit did not finish within the timeout"
-                                                      : nccl_error("ncclCommSplit", static_cast<ncclResult_t>(last),
-                                                                   parent.get());
+    ncclConfig_t config = nonblocking_config();
+    ncclResult_t rc = ncclCommSplit(parent.get(), color, key, &c, &config);
+    if (rc != ncclSuccess && rc != ncclInProgress) {
+      cause = nccl_error("ncclCommSplit", rc, parent.get());
+    } else if (c) {
+      cause = wait_ready(c, "ncclCommSplit", options.timeout_s);
+    } else {
+      // Left out (NCCL_SPLIT_NOCOLOR): the parent reports when the split is done; never abort it here.
+      int last = ncclSuccess;
+      auto result = wait_async(parent.get(), options.timeout_s, &last);
+      if (result != detail::WaitResult::ready)
+        cause = result == detail::WaitResult::timed_out
+                    ? "ncclCommSplit did not finish within the timeout"
+                    : nccl_error("ncclCommSplit", static_cast<ncclResult_t>(last), parent.get());
+    }
   }
-  agree_or_abort(parent_mpi, "nccl split", cause, c);
+  agree_or_abort(comm, "nccl split", cause, c);
   int r = -1, n = 0;
   if (c) {
     ncclCommUserRank(c, &r);
     ncclCommCount(c, &n);
   }
-  return NcclComm(c, r, n);
+  return NcclComm(c, r, n, options.timeout_s);
 }
 
 NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
   if (this != &o) {
-    this->~NcclComm();
-    comm_ = o.comm_;
-    rank_ = o.rank_;
-    size_ = o.size_;
-    o.comm_ = nullptr;
+    end();  // what this held ends as in the destructor
+    comm_ = std::exchange(o.comm_, nullptr);
+    rank_ = std::exchange(o.rank_, -1);
+    size_ = std::exchange(o.size_, 0);
+    timeout_s_ = o.timeout_s_;
   }
   return *this;
 }
 
-NcclComm::~NcclComm() {
+NcclComm::~NcclComm() { end(); }
+
+void NcclComm::end() noexcept {
   if (!comm_) return;
-  ncclResult_t st = ncclSuccess;
-  if (ncclCommGetAsyncError(comm_, &st) != ncclSuccess || (st != ncclSuccess && st != ncclInProgress)) {
-    ncclCommAbort(comm_);
-  } else if (ncclCommFinalize(comm_) == ncclSuccess || st == ncclInProgress) {
-    // Non-blocking: wait (bounded) for the finalize to flush, then destroy.
-    for (int i = 0; i < 10000; ++i) {
-      if (ncclCommGetAsyncError(comm_, &st) != ncclSuccess || st != ncclInProgress) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (st == ncclSuccess)
-      ncclCommDestroy(comm_);
-    else
-      ncclCommAbort(comm_);
-  } else {
-    ncclCommAbort(comm_);
-  }
+  ncclComm_t c = comm_;
   comm_ = nullptr;
+  const detail::Teardown how = detail::teardown(
+      [c] {
+        ncclResult_t st = ncclInProgress;
+        ncclResult_t rc = ncclCommGetAsyncError(c, &st);
+        return static_cast<int>(rc != ncclSuccess ? rc : st);
+      },
+      [c] { return static_cast<int>(ncclCommFinalize(c)); }, ncclSuccess, ncclInProgress, timeout_s_, seconds_now,
+      [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); });
+  if (how == detail::Teardown::destroy)
+    ncclCommDestroy(c);
+  else
+    ncclCommAbort(c);
 }
 
 void NcclComm::check() const {
@@ -202,6 +226,22 @@ void NcclComm::check() const {
   if (rc != ncclSuccess) throw Error(Errc::nccl, nccl_error("ncclCommGetAsyncError", rc, comm_));
   if (st != ncclSuccess && st != ncclInProgress)
     throw Error(Errc::nccl, nccl_error("NCCL (asynchronous error)", st, comm_));
+}
+
+void NcclComm::wait(double timeout_s) const {
+  if (!comm_) return;
+  int last = ncclSuccess;
+  const auto result = wait_async(comm_, timeout_s, &last);
+  if (result == detail::WaitResult::ready) return;
+  const std::string where = " (NCCL rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ", " +
+                            detail::hostname() + ")";
+  if (result == detail::WaitResult::timed_out) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%g", timeout_s);
+    throw Error(Errc::nccl, std::string("NcclComm::wait: the last NCCL call was still in progress after ") + secs +
+                                " s" + where);
+  }
+  throw Error(Errc::nccl, nccl_error("NCCL (asynchronous error)", static_cast<ncclResult_t>(last), comm_) + where);
 }
 
 void NcclComm::abort() noexcept {
@@ -223,12 +263,18 @@ std::vector<NcclId> nccl_unique_ids(MPI_Comm, int) { not_built("nccl_unique_ids"
 NcclComm nccl_comm_for(MPI_Comm, const NcclOptions&) { not_built("nccl_comm_for"); }
 NcclComm nccl_split(const NcclComm&, MPI_Comm, int, int, const NcclOptions&) { not_built("nccl_split"); }
 NcclComm& NcclComm::operator=(NcclComm&& o) noexcept {
-  comm_ = o.comm_;
-  o.comm_ = nullptr;
+  if (this != &o) {
+    comm_ = std::exchange(o.comm_, nullptr);
+    rank_ = std::exchange(o.rank_, -1);
+    size_ = std::exchange(o.size_, 0);
+    timeout_s_ = o.timeout_s_;
+  }
   return *this;
 }
 NcclComm::~NcclComm() = default;
+void NcclComm::end() noexcept { comm_ = nullptr; }
 void NcclComm::check() const {}
+void NcclComm::wait(double) const {}
 void NcclComm::abort() noexcept { comm_ = nullptr; }
 
 #endif

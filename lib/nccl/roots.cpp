@@ -1,4 +1,5 @@
-// NCCL bootstrap logic that needs no NCCL: root assignment, waiting with a timeout.
+// NCCL bootstrap logic that needs no NCCL: root assignment, waiting with a timeout, the teardown
+// decision.
 #include <string>
 #include <vector>
 
@@ -29,6 +30,23 @@ WaitResult wait_for(const std::function<int()>& poll, int success, int in_progre
     if (now() - start >= timeout_s) return WaitResult::timed_out;
     pause();
   }
+}
+
+}  // namespace mpinit::detail
+
+namespace mpinit::detail {
+
+Teardown teardown(const std::function<int()>& state, const std::function<int()>& finalize, int success,
+                  int in_progress, double timeout_s, const std::function<double()>& now,
+                  const std::function<void()>& pause) {
+  const double start = now();
+  if (wait_for(state, success, in_progress, timeout_s, now, pause, nullptr) != WaitResult::ready)
+    return Teardown::abort;
+  const int rc = finalize();
+  if (rc != success && rc != in_progress) return Teardown::abort;
+  const double left = timeout_s - (now() - start);
+  return wait_for(state, success, in_progress, left, now, pause, nullptr) == WaitResult::ready ? Teardown::destroy
+                                                                                                : Teardown::abort;
 }
 
 }  // namespace mpinit::detail

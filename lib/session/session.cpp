@@ -180,58 +180,87 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
-const Identity& Session::identity() const noexcept { return s_->identity; }
-const Settings& Session::settings() const noexcept { return s_->settings; }
-const LaunchEnv& Session::launch_env() const noexcept { return s_->env; }
-const std::vector<PhaseTiming>& Session::timings() const noexcept { return s_->timings; }
-const Logger& Session::logger() const noexcept { return s_->log; }
-MPI_Comm Session::comm() const noexcept { return s_->mpi.comm; }
-MPI_Comm Session::local_comm() const noexcept { return s_->mpi.local; }
-bool Session::owns_mpi() const noexcept { return s_->mpi.owns_init; }
-ThreadLevel Session::thread_level() const noexcept { return s_->thread_level; }
-const Placement* Session::placement() const noexcept { return s_->placement ? &*s_->placement : nullptr; }
-const RankPlan* Session::plan() const noexcept {
-  return s_->placement ? &s_->placement->ranks[s_->planned_local_rank] : nullptr;
+namespace {
+// What a moved-from Session answers: the values of a session that has nothing. Never destroyed
+// (it has nothing to release).
+Session::State& empty_state() {
+  static Session::State* empty = new Session::State;
+  return *empty;
 }
-const std::string& Session::applied() const noexcept { return s_->applied; }
+Session::State& or_empty(const std::unique_ptr<Session::State>& s) { return s ? *s : empty_state(); }
+Session::State& or_throw(const std::unique_ptr<Session::State>& s, const char* what) {
+  if (!s)
+    throw Error(Errc::invalid_setting, std::string("Session::") + what + " on a moved-from mpinit::Session (on " +
+                                           detail::hostname() + "): it has nothing left; use the Session it was "
+                                           "moved to");
+  return *s;
+}
+}  // namespace
+
+const Identity& Session::identity() const noexcept { return or_empty(s_).identity; }
+const Settings& Session::settings() const noexcept { return or_empty(s_).settings; }
+const LaunchEnv& Session::launch_env() const noexcept { return or_empty(s_).env; }
+const std::vector<PhaseTiming>& Session::timings() const noexcept { return or_empty(s_).timings; }
+const Logger& Session::logger() const noexcept { return or_empty(s_).log; }
+MPI_Comm Session::comm() const noexcept { return or_empty(s_).mpi.comm; }
+MPI_Comm Session::local_comm() const noexcept { return or_empty(s_).mpi.local; }
+bool Session::owns_mpi() const noexcept { return or_empty(s_).mpi.owns_init; }
+ThreadLevel Session::thread_level() const noexcept { return or_empty(s_).thread_level; }
+const Placement* Session::placement() const noexcept {
+  const State& st = or_empty(s_);
+  return st.placement ? &*st.placement : nullptr;
+}
+const RankPlan* Session::plan() const noexcept {
+  const State& st = or_empty(s_);
+  return st.placement ? &st.placement->ranks[st.planned_local_rank] : nullptr;
+}
+const std::string& Session::applied() const noexcept { return or_empty(s_).applied; }
 #if MPINIT_HAVE_HWLOC
-const NodeTopology* Session::topology() const noexcept { return s_->placement ? &s_->node.node : nullptr; }
-bool Session::discovered_topology() const noexcept { return s_->node.discovered; }
+const NodeTopology* Session::topology() const noexcept {
+  const State& st = or_empty(s_);
+  return st.placement ? &st.node.node : nullptr;
+}
+bool Session::discovered_topology() const noexcept { return or_empty(s_).node.discovered; }
 #else
 const NodeTopology* Session::topology() const noexcept { return nullptr; }
 bool Session::discovered_topology() const noexcept { return false; }
 #endif
-const Sourced<std::uint64_t>& Session::global_seed() const noexcept { return s_->global_seed; }
-std::uint64_t Session::rank_seed() const noexcept { return s_->rank_seed; }
+const Sourced<std::uint64_t>& Session::global_seed() const noexcept { return or_empty(s_).global_seed; }
+std::uint64_t Session::rank_seed() const noexcept { return or_empty(s_).rank_seed; }
 std::uint64_t Session::seed_for(const std::string& stream) const {
-  return derive_seed(s_->global_seed.value, std::max(0, s_->identity.rank), stream);
+  const State& st = or_empty(s_);
+  return derive_seed(st.global_seed.value, std::max(0, st.identity.rank), stream);
 }
-std::mt19937_64& Session::rng() noexcept { return s_->rng; }
+std::mt19937_64& Session::rng() noexcept { return or_empty(s_).rng; }
 
 void Session::agree(const std::string& phase, const std::string& cause, Errc code) const {
-  detail::PhaseStatus st;
-  if (!cause.empty()) st = {true, code, phase, cause};
-  detail::agree_or_raise(s_->mpi.comm, st, std::to_string(s_->identity.rank), s_->identity.host);
+  const State& st = or_throw(s_, "agree");
+  detail::PhaseStatus status;
+  if (!cause.empty()) status = {true, code, phase, cause};
+  detail::agree_or_raise(st.mpi.comm, status, std::to_string(st.identity.rank), st.identity.host);
 }
 
 NcclComm& Session::nccl() {
-  if (s_->world_nccl) return *s_->world_nccl;
-  if (s_->settings.nccl.value == NcclMode::off)
-    throw Error(Errc::invalid_setting, "NCCL is off (" + s_->settings.nccl.source + "=off)");
-  if (s_->mpi.comm == MPI_COMM_NULL)
+  State& st = or_throw(s_, "nccl()");
+  if (st.world_nccl) return *st.world_nccl;
+  if (st.settings.nccl.value == NcclMode::off)
+    throw Error(Errc::invalid_setting, "NCCL is off (" + st.settings.nccl.source + "=off)");
+  if (st.mpi.comm == MPI_COMM_NULL)
     throw Error(Errc::invalid_setting, "an NCCL communicator needs MPI, and this session has none (env-only mode)");
-  s_->world_nccl = &nccl_for(s_->mpi.comm);
-  return *s_->world_nccl;
+  st.world_nccl = &nccl_for(st.mpi.comm);
+  return *st.world_nccl;
 }
 
 NcclComm& Session::nccl_for(MPI_Comm comm) {
-  s_->nccl.push_back(nccl_comm_for(comm, s_->nccl_options()));
-  return s_->nccl.back();
+  State& st = or_throw(s_, "nccl_for");
+  st.nccl.push_back(nccl_comm_for(comm, st.nccl_options()));
+  return st.nccl.back();
 }
 
 NcclComm& Session::nccl_split(NcclComm& parent, MPI_Comm parent_mpi, int color, int key) {
-  s_->nccl.push_back(mpinit::nccl_split(parent, parent_mpi, color, key, s_->nccl_options()));
-  return s_->nccl.back();
+  State& st = or_throw(s_, "nccl_split");
+  st.nccl.push_back(mpinit::nccl_split(parent, parent_mpi, color, key, st.nccl_options()));
+  return st.nccl.back();
 }
 
 const char* version() noexcept { return MPINIT_VERSION_STRING; }

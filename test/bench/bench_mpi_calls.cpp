@@ -5,9 +5,13 @@
 //   CALLS <fn> <max calls per rank> <max bytes per rank> <largest buffer bytes>
 //   TOTAL <ranks> <max calls per rank> <max bytes per rank> <largest buffer bytes>
 // Bytes are the larger of what a call sends and what it receives at this rank.
+// `bench_mpi_calls nccl-ids` counts instead one nccl_unique_ids() over the session's
+// communicator, after an uncounted launch(), with MPINIT_NCCL_RANKS_PER_ROOT ranks per root (set
+// it small to get many roots on few ranks); built without NCCL it prints nothing and exits 77.
 #include <mpi.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -98,9 +102,20 @@ int main(int argc, char** argv) {
   int rank = 0, size = 1;
   PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
   PMPI_Comm_size(MPI_COMM_WORLD, &size);
+  const bool nccl_ids = argc > 1 && std::strcmp(argv[1], "nccl-ids") == 0;
+  if (nccl_ids && !MPINIT_HAVE_NCCL) {
+    MPI_Finalize();
+    return 77;
+  }
   {
-    counting = true;
+    counting = !nccl_ids;
     auto s = mpinit::launch(argc, argv);
+    if (nccl_ids) {
+      counting = true;
+      auto ids = mpinit::nccl_unique_ids(s.comm(), s.settings().nccl_ranks_per_root.value);
+      counting = false;
+      if (rank == 0) std::printf("IDS %zu\n", ids.size());
+    }
     counting = false;
   }
   // Report (not counted): the maxima over ranks, per function, in a fixed order of names.

@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -21,6 +22,31 @@ int cuda_devices() {
   if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
   return n;
 }
+
+// NCCL's profiling interface, as MPI's PMPI: every ncclX has a pncclX twin. These definitions
+// take the place of NCCL's, for libmpinit too, and count how communicators end.
+std::atomic<int> finalizes{0}, destroys{0}, aborts{0};
+
+void reset_teardown_counts() { finalizes = destroys = aborts = 0; }
+
+}  // namespace
+
+extern "C" {
+ncclResult_t ncclCommFinalize(ncclComm_t c) {
+  ++finalizes;
+  return pncclCommFinalize(c);
+}
+ncclResult_t ncclCommDestroy(ncclComm_t c) {
+  ++destroys;
+  return pncclCommDestroy(c);
+}
+ncclResult_t ncclCommAbort(ncclComm_t c) {
+  ++aborts;
+  return pncclCommAbort(c);
+}
+}
+
+namespace {
 
 #define REQUIRE_GPU()                                                                   \
   do {                                                                                  \
@@ -71,8 +97,9 @@ TEST(Gpu, NcclCommunicatorAllreduceIsChecked) {
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   ncclResult_t rc = ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, c.get(), stream);
-  // Non-blocking communicator: the call may return ncclInProgress.
+  // Non-blocking communicator: the call may return ncclInProgress; wait() until it is enqueued.
   ASSERT_TRUE(rc == ncclSuccess || rc == ncclInProgress) << ncclGetErrorString(rc);
+  c.wait(60);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   c.check();
   ASSERT_EQ(cudaMemcpy(host.data(), buf, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
@@ -101,4 +128,55 @@ TEST(Gpu, NonBlockingInitSplitAndTeardown) {
   o.ranks_per_root = 1;
   NcclComm scalable = nccl_comm_for(s.comm(), o);
   EXPECT_TRUE(scalable);
+}
+
+TEST(Gpu, TeardownFinalizesAndDestroysHealthyCommunicators) {
+  // Non-blocking communicators: ncclCommFinalize returns ncclInProgress; the destructor must
+  // wait for them to quiesce and destroy them, not abort them.
+  REQUIRE_GPU();
+  auto s = launch();
+  NcclOptions o;
+  o.timeout_s = 60;
+  reset_teardown_counts();
+  {
+    NcclComm c = nccl_comm_for(s.comm(), o);
+    ASSERT_TRUE(c);
+    NcclComm half = nccl_split(c, s.comm(), 0, c.rank(), o);
+    ASSERT_TRUE(half);
+    // One collective first, so that the finalize has something to flush.
+    float* buf = nullptr;
+    ASSERT_EQ(cudaMalloc(&buf, 1024 * sizeof(float)), cudaSuccess);
+    ncclResult_t rc = ncclAllReduce(buf, buf, 1024, ncclFloat, ncclSum, c.get(), nullptr);
+    ASSERT_TRUE(rc == ncclSuccess || rc == ncclInProgress) << ncclGetErrorString(rc);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    cudaFree(buf);
+  }
+  EXPECT_EQ(finalizes.load(), 2);
+  EXPECT_EQ(destroys.load(), 2);
+  EXPECT_EQ(aborts.load(), 0);
+  // Move-assigning over a live communicator ends that one (once, cleanly) and keeps the other.
+  reset_teardown_counts();
+  {
+    NcclComm a = nccl_comm_for(s.comm(), o);
+    NcclComm b = nccl_comm_for(s.comm(), o);
+    ASSERT_TRUE(a && b);
+    nccl_comm_t kept = b.get();
+    a = std::move(b);
+    EXPECT_EQ(destroys.load(), 1);
+    EXPECT_EQ(a.get(), kept);
+    EXPECT_FALSE(b);
+    a.check();
+  }
+  EXPECT_EQ(finalizes.load(), 2);
+  EXPECT_EQ(destroys.load(), 2);
+  EXPECT_EQ(aborts.load(), 0);
+  // An explicit abort is an abort, without a finalize.
+  reset_teardown_counts();
+  {
+    NcclComm c = nccl_comm_for(s.comm(), o);
+    c.abort();
+  }
+  EXPECT_EQ(finalizes.load(), 0);
+  EXPECT_EQ(destroys.load(), 0);
+  EXPECT_EQ(aborts.load(), 1);
 }

@@ -29,6 +29,22 @@ class MpiCalls(unittest.TestCase):
         self.assertLess(int(nbytes), 64 * 1024)
         print(f"\n  per rank at 1, 3 and 8 ranks: {n} MPI calls, {nbytes} bytes, largest buffer {largest} bytes")
 
+    def test_nccl_root_ids_are_one_collective(self):
+        # Two ranks per root: 1, 2 and 4 roots at 1, 3 and 8 ranks. Each root's id (128 bytes and
+        # a success flag) reaches every rank in ONE MPI_Allreduce, whatever the number of roots
+        # (it was one broadcast per root and an agreement).
+        for np in (1, 3, 8):
+            p, _ = mpirun(np, EXE, "nccl-ids", env=clean_env(MPINIT_NCCL_RANKS_PER_ROOT="2", NCCL_SOCKET_IFNAME="lo"))
+            if p.returncode == 77:
+                self.skipTest("built without NCCL")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            roots = (np + 1) // 2
+            lines = p.stdout.splitlines()
+            self.assertIn(f"IDS {roots}", lines, p.stdout)
+            calls = sorted(l for l in lines if l.startswith("CALLS "))
+            self.assertEqual(calls, [f"CALLS MPI_Allreduce 1 {roots * 129} {roots * 129}"], p.stdout)
+            self.assertIn(f"TOTAL {np} 1 {roots * 129} {roots * 129}", lines, p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()

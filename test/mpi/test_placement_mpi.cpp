@@ -205,6 +205,11 @@ TEST(PlacementMpi, NetworkExportsForMpiByDefaultForNcclOnRequestNeverOverTheUser
     const char* got = std::getenv(var.c_str());
     ASSERT_NE(got, nullptr) << var;
     EXPECT_EQ(std::string(got), value);
+    // applied() reports the exports beside the binding (the binding used to overwrite them).
+    EXPECT_NE(s.applied().find(var + "=" + value), std::string::npos) << s.applied();
+  }
+  if (s.settings().bind.value && !s.plan()->cpus.empty()) {
+    EXPECT_NE(s.applied().find("bound to CPUs " + format_cpus(s.plan()->cpus)), std::string::npos) << s.applied();
   }
   EXPECT_EQ(std::getenv("NCCL_IB_HCA"), nullptr);
   EXPECT_EQ(std::getenv("NCCL_SOCKET_IFNAME"), nullptr);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -133,6 +134,30 @@ TEST(NcclIds, ScalableIdsOneRootPerBlock) {
   EXPECT_TRUE(same_everywhere(all));  // the same list, in root order, on every rank
   for (size_t i = 0; i < ids.size(); ++i)
     for (size_t j = i + 1; j < ids.size(); ++j) EXPECT_NE(hex(ids[i]), hex(ids[j]));
+}
+
+TEST(NcclIds, AFailedRootFailsEveryRankAlike) {
+  // NCCL reads NCCL_SOCKET_IFNAME once per process, at its first id: the meson test
+  // nccl_ids_failed_root_np5 runs this test alone, with MPINIT_TEST_BROKEN_ROOT naming a root
+  // whose id cannot be made (no such interface).
+  const char* broken = std::getenv("MPINIT_TEST_BROKEN_ROOT");
+  if (!broken) GTEST_SKIP() << "run alone by nccl_ids_failed_root_np5 (MPINIT_TEST_BROKEN_ROOT)";
+  const int bad = std::atoi(broken);
+  ASSERT_LT(bad, world_size());
+  if (world_rank() == bad) setenv("NCCL_SOCKET_IFNAME", "no-such-interface", 1);
+  try {
+    nccl_unique_ids(MPI_COMM_WORLD, 2);
+    ADD_FAILURE() << "the ids were made although root " << bad << " could not make its own";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_TRUE(same_everywhere(m)) << m;
+    EXPECT_EQ(e.code(), Errc::nccl) << m;
+    EXPECT_EQ(e.phase(), "nccl ids");
+    EXPECT_EQ(e.failed_ranks(), std::vector<int>{bad});
+    EXPECT_EQ(e.failed_count(), 1);
+    EXPECT_NE(m.find("ncclGetUniqueId failed"), std::string::npos) << m;
+    EXPECT_NE(m.find("on rank " + std::to_string(bad) + ", " + mpitest::hostname()), std::string::npos) << m;
+  }
 }
 
 TEST(NcclIds, ASubCommunicatorsIdsComeFromItsOwnRoot) {

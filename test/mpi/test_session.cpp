@@ -2,8 +2,11 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "mpi_test_util.hpp"
 #include "mpinit/mpinit.hpp"
@@ -121,6 +124,47 @@ TEST(Session, SubCommunicatorIdentityIsRelativeToIt) {
   MPI_Comm_free(&half);
 }
 
+TEST(Session, AMovedFromSessionIsEmptyAndSafe) {
+  auto a = launch();
+  Session b = std::move(a);
+  // What a session that has nothing answers (the old accessors dereferenced null here).
+  EXPECT_EQ(a.comm(), MPI_COMM_NULL);
+  EXPECT_EQ(a.local_comm(), MPI_COMM_NULL);
+  EXPECT_FALSE(a.owns_mpi());
+  EXPECT_EQ(a.identity().rank, kUnknown);
+  EXPECT_EQ(a.identity().size, kUnknown);
+  EXPECT_TRUE(a.timings().empty());
+  EXPECT_EQ(a.placement(), nullptr);
+  EXPECT_EQ(a.plan(), nullptr);
+  EXPECT_EQ(a.topology(), nullptr);
+  EXPECT_EQ(a.applied(), "");
+  EXPECT_EQ(a.global_seed().value, kDefaultSeed);
+  (void)a.rng()();
+  // What needs the session's communicators says so, naming the call.
+  for (const char* call : {"agree", "nccl()", "nccl_for"}) {
+    try {
+      if (std::string(call) == "agree") a.agree("mine", "");
+      if (std::string(call) == "nccl()") a.nccl();
+      if (std::string(call) == "nccl_for") a.nccl_for(MPI_COMM_WORLD);
+      ADD_FAILURE() << call << " worked on a moved-from session";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("Session::") + call + " on a moved-from mpinit::Session"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // The session lives on in b, and can move back.
+  EXPECT_EQ(b.identity().rank, world_rank());
+  ASSERT_NE(b.comm(), MPI_COMM_NULL);
+  b.agree("mine", "");
+  a = std::move(b);
+  EXPECT_EQ(a.identity().rank, world_rank());
+  EXPECT_EQ(b.comm(), MPI_COMM_NULL);
+  int one = 1, sum = 0;
+  MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, a.comm());
+  EXPECT_EQ(sum, world_size());
+}
+
 TEST(Session, WorldErrorHandlerIsUntouched) {
   { auto s = launch(); }
   MPI_Errhandler eh;
@@ -167,6 +211,87 @@ TEST(ErrorAgreement, ManyFailingRanksAreCountedAndTheLowestListed) {
   EXPECT_EQ(e.failed_ranks()[0], 1);
   EXPECT_EQ(static_cast<int>(e.failed_ranks().size()), std::min(odd, 8));
   EXPECT_NE(msg.find("OMPI_COMM_WORLD_LOCAL_RANK='r1' is not an integer"), std::string::npos) << msg;
+}
+
+// Session::agree, the status agreement itself: the failing ranks of a pattern, and what every rank
+// must then hold. `fails(r)` says whether rank r fails; its cause names it.
+namespace {
+
+void expect_agreement(const Session& s, const std::function<bool(int)>& fails) {
+  const int n = world_size(), me = world_rank();
+  std::vector<int> failing;
+  for (int r = 0; r < n; ++r)
+    if (fails(r)) failing.push_back(r);
+  const std::string cause = fails(me) ? "cause of rank " + std::to_string(me) : "";
+  try {
+    s.agree("my phase", cause);
+    EXPECT_TRUE(failing.empty()) << "agree() returned, but " << failing.size() << " ranks failed";
+    return;
+  } catch (const Error& e) {
+    ASSERT_FALSE(failing.empty()) << "no rank failed, yet agree() threw: " << e.what();
+    const std::string msg = e.what();
+    EXPECT_TRUE(same_everywhere(msg)) << msg;
+    EXPECT_EQ(e.code(), Errc::application);
+    EXPECT_EQ(e.phase(), "my phase");
+    EXPECT_EQ(e.failed_count(), static_cast<int>(failing.size()));
+    // The lowest 8 failing ranks, in order; the message lists them and counts the rest.
+    const std::vector<int> listed(failing.begin(), failing.begin() + std::min<size_t>(failing.size(), 8));
+    EXPECT_EQ(e.failed_ranks(), listed);
+    std::string list;
+    for (size_t k = 0; k < listed.size(); ++k) list += (k ? ", " : "") + std::to_string(listed[k]);
+    if (failing.size() > listed.size()) list += " and " + std::to_string(failing.size() - listed.size()) + " more";
+    const std::string head = "mpinit: phase 'my phase' failed on " + std::to_string(failing.size()) + " of " +
+                             std::to_string(n) + (n == 1 ? " rank" : " ranks") + " (" +
+                             (listed.size() == 1 ? "rank " : "ranks ") + list + "): ";
+    EXPECT_EQ(msg.rfind(head, 0), 0u) << msg << "\nwanted it to begin with: " << head;
+    // The cause is the lowest failing rank's, with its rank and host.
+    EXPECT_NE(msg.find("cause of rank " + std::to_string(failing[0]) + " (raised by mpinit::launch on rank " +
+                       std::to_string(failing[0]) + ", " + mpitest::hostname() + ")"),
+              std::string::npos)
+        << msg;
+  }
+}
+
+}  // namespace
+
+TEST(Agreement, NoRankFailingThrowsNothingEvenManyTimes) {
+  auto s = launch();
+  for (int i = 0; i < 50; ++i) expect_agreement(s, [](int) { return false; });
+}
+
+TEST(Agreement, OneRankFailingIsNamedByEveryRank) {
+  auto s = launch();
+  const int n = world_size();
+  for (int bad : {0, n / 2, n - 1}) expect_agreement(s, [bad](int r) { return r == bad; });
+}
+
+TEST(Agreement, EveryRankFailing) {
+  auto s = launch();
+  expect_agreement(s, [](int) { return true; });
+}
+
+TEST(Agreement, ScatteredFailuresAreListedLowestFirst) {
+  auto s = launch();
+  const int n = world_size();
+  expect_agreement(s, [n](int r) { return r % 3 == 1 || r == n - 1; });
+  expect_agreement(s, [n](int r) { return r == n - 1 || r == n / 2; });
+}
+
+TEST(Agreement, MoreRanksFailThanTheMessageLists) {
+  if (world_size() < 9) GTEST_SKIP() << "needs 9 ranks or more (mpi_session_np10_agreement runs it at 10)";
+  auto s = launch();
+  expect_agreement(s, [](int r) { return r >= 1; });      // 8 listed (1-8) and the rest counted
+  expect_agreement(s, [](int) { return true; });          // 0-7 listed
+  expect_agreement(s, [](int r) { return r % 2 == 1 || r >= 8; });
+}
+
+TEST(Agreement, TheSessionGoesOnAfterAFailedAgreement) {
+  auto s = launch();
+  expect_agreement(s, [](int r) { return r == 0; });
+  expect_agreement(s, [](int) { return false; });
+  int one = 1, sum = 0;
+  MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, s.comm());
+  EXPECT_EQ(sum, world_size());
 }
 
 TEST(CrossCheck, AWrongLauncherSizeIsAMismatchOnEveryRank) {

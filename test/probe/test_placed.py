@@ -43,6 +43,20 @@ def mpirun(np, *cmd, env=None, timeout=LIMIT_S, bind=None):
                           env=env or clean_env())
 
 
+def to_files(out_dir, *cmd):
+    """cmd with each rank's stdout in a file of its own (mpirun may interleave ranks' lines)."""
+    return ["/bin/sh", "-c", 'exec "$0" "$@" > "%s/out.$$"' % out_dir] + list(cmd)
+
+
+def read_records(out_dir):
+    """Every JSON line the ranks wrote with to_files."""
+    records = []
+    for name in os.listdir(out_dir):
+        with open(os.path.join(out_dir, name)) as f:
+            records += [json.loads(l) for l in f if l.strip()]
+    return records
+
+
 def shares(base="/dev/shm"):
     return sorted(d for d in os.listdir(base) if SHARE.match(d)) if os.path.isdir(base) else []
 
@@ -262,10 +276,11 @@ class ShareFaults(unittest.TestCase):
                 os.mkdir(d, 0o700)
                 with open(os.path.join(d, "topology"), "w") as f:
                     f.write(text)
-                p = mpirun(2, "/bin/sh", "-c", wrap, TOOL, "info", "--env-only", "--json", env=env)
+                with tempfile.TemporaryDirectory(prefix="mpinit-out-") as out:
+                    p = mpirun(2, "/bin/sh", "-c", wrap, *to_files(out, TOOL, "info", "--env-only", "--json"), env=env)
+                    records = read_records(out)
                 self.assertEqual(p.returncode, 0, p.stderr)
                 self.assertIn("was left by an earlier run; its files are removed", p.stderr)
-                records = [json.loads(l) for l in p.stdout.splitlines()]
                 self.assertEqual(sorted(r["topology"]["discovered_here"] for r in records), [False, True])
                 self.assertFalse(os.path.exists(d))
 
@@ -303,15 +318,17 @@ class ShareFaults(unittest.TestCase):
         lassen = os.path.join(os.environ.get("TEST_TOPOLOGIES", ""), "mpibind-coral-lassen.xml")
         if not os.path.exists(lassen):
             self.skipTest("no shared topologies")
-        args = [MPIEXEC, "--oversubscribe", "-np", "4", TOOL, "info", "--env-only", "--json"]
-        a = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        da, db = tempfile.mkdtemp(prefix="mpinit-out-"), tempfile.mkdtemp(prefix="mpinit-out-")
+        self.addCleanup(shutil.rmtree, da, True)
+        self.addCleanup(shutil.rmtree, db, True)
+        args = lambda d: [MPIEXEC, "--oversubscribe", "-np", "4"] + to_files(d, TOOL, "info", "--env-only", "--json")
+        a = subprocess.Popen(args(da), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=self.env(MPINIT_TOPOLOGY=lassen))
-        b = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env())
-        out_a, err_a = a.communicate(timeout=LIMIT_S)
-        out_b, err_b = b.communicate(timeout=LIMIT_S)
+        b = subprocess.Popen(args(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env())
+        _, err_a = a.communicate(timeout=LIMIT_S)
+        _, err_b = b.communicate(timeout=LIMIT_S)
         self.assertEqual((a.returncode, b.returncode), (0, 0), err_a + err_b)
-        ra = [json.loads(l) for l in out_a.splitlines()]
-        rb = [json.loads(l) for l in out_b.splitlines()]
+        ra, rb = read_records(da), read_records(db)
         self.assertEqual(sorted(r["topology"]["origin"] for r in ra),
                          sorted([lassen] + [lassen + " (via the local leader)"] * 3))
         self.assertEqual(sorted(r["topology"]["origin"] for r in rb),
@@ -327,9 +344,11 @@ class StartingBinding(unittest.TestCase):
         self.assertEqual(shares(), [])
 
     def records(self, *cmd, np=2, bind="none", **env):
-        p = mpirun(np, *cmd, TOOL, "info", "--env-only", "--json", env=clean_env(**env), bind=bind)
+        with tempfile.TemporaryDirectory(prefix="mpinit-out-") as out:
+            p = mpirun(np, *to_files(out, *cmd, TOOL, "info", "--env-only", "--json"), env=clean_env(**env), bind=bind)
+            records = read_records(out)
         self.assertEqual(p.returncode, 0, p.stderr)
-        return sorted((json.loads(l) for l in p.stdout.splitlines()), key=lambda r: r["rank"]), p
+        return sorted(records, key=lambda r: r["rank"]), p
 
     def test_taskset_narrows_the_plan(self):
         if len(os.sched_getaffinity(0)) < 2:

@@ -757,6 +757,29 @@ TEST(NicPorts, NetExportsNameTheActivePort) {
                   {"NCCL_IB_HCA", "=mlx5_9:1"}}));
 }
 
+TEST(TopologyDiscovery, ALoadThatFailsIsOneErrorAndOneDestroy) {
+  // HWLOC_COMPONENTS=stop leaves hwloc no discovery component: hwloc_topology_load fails. The
+  // topology must then be destroyed once (under ASan, scripts/sanitize.sh, a second destroy is a
+  // double free; without it, heap corruption).
+  const char* old = std::getenv("HWLOC_COMPONENTS");
+  const std::string saved = old ? old : "";
+  setenv("HWLOC_COMPONENTS", "stop", 1);
+  std::string msg;
+  try {
+    discover_topology();
+  } catch (const Error& e) {
+    msg = e.what();
+    EXPECT_EQ(e.code(), Errc::invalid_environment);
+  }
+  if (old)
+    setenv("HWLOC_COMPONENTS", saved.c_str(), 1);
+  else
+    unsetenv("HWLOC_COMPONENTS");
+  EXPECT_NE(msg.find("cannot load the topology of this machine"), std::string::npos) << msg;
+  // And discovery works again.
+  EXPECT_FALSE(discover_topology().cores.empty());
+}
+
 TEST(TopologyFile, UnreadableAndMalformed) {
   try {
     load_topology("/nonexistent/topo.xml");

@@ -205,3 +205,97 @@ TEST(FakeNcclWait, ReadyAtOnceNeedsNoPause) {
   EXPECT_EQ(f.wait(0, nullptr), detail::WaitResult::ready);
   EXPECT_EQ(f.pauses, 0);
 }
+
+// The teardown decision of ~NcclComm, with a fake NCCL: a scripted state per poll (the last
+// repeats), a counted ncclCommFinalize, a clock that moves one second per pause.
+namespace {
+struct FakeNcclTeardown {
+  std::vector<int> states;
+  int finalize_rc = kSuccess;
+  size_t polls = 0;
+  int finalizes = 0;
+  size_t polls_before_finalize = 0;
+  double clock = 0;
+  detail::Teardown run(double timeout_s) {
+    return detail::teardown([&] { return states[std::min(polls++, states.size() - 1)]; },
+                            [&] {
+                              ++finalizes;
+                              polls_before_finalize = polls;
+                              return finalize_rc;
+                            },
+                            kSuccess, kInProgress, timeout_s, [&] { return clock; }, [&] { clock += 1; });
+  }
+};
+}  // namespace
+
+TEST(FakeNcclTeardown, NonBlockingFinalizeInProgressThenQuiescentIsDestroyed) {
+  // The normal end of a non-blocking communicator: finalize says in progress, then it quiesces.
+  // (The old destructor tested the state read before finalize and aborted here.)
+  FakeNcclTeardown f{{kSuccess, kInProgress, kInProgress, kSuccess}, kInProgress};
+  EXPECT_EQ(f.run(10), detail::Teardown::destroy);
+  EXPECT_EQ(f.finalizes, 1);
+  EXPECT_EQ(f.polls, 4u);
+}
+
+TEST(FakeNcclTeardown, BlockingFinalizeIsDestroyed) {
+  FakeNcclTeardown f{{kSuccess}, kSuccess};
+  EXPECT_EQ(f.run(10), detail::Teardown::destroy);
+  EXPECT_EQ(f.finalizes, 1);
+}
+
+TEST(FakeNcclTeardown, AnOperationInProgressIsWaitedForBeforeFinalizing) {
+  FakeNcclTeardown f{{kInProgress, kInProgress, kSuccess}, kSuccess};
+  EXPECT_EQ(f.run(10), detail::Teardown::destroy);
+  EXPECT_EQ(f.polls_before_finalize, 3u);  // finalize only once the state was success
+}
+
+TEST(FakeNcclTeardown, ABrokenCommunicatorIsAbortedWithoutFinalizing) {
+  FakeNcclTeardown f{{kFailure}, kSuccess};
+  EXPECT_EQ(f.run(10), detail::Teardown::abort);
+  EXPECT_EQ(f.finalizes, 0);
+}
+
+TEST(FakeNcclTeardown, AFailedFinalizeIsAborted) {
+  FakeNcclTeardown f{{kSuccess}, kFailure};
+  EXPECT_EQ(f.run(10), detail::Teardown::abort);
+  EXPECT_EQ(f.finalizes, 1);
+}
+
+TEST(FakeNcclTeardown, AnErrorWhileFlushingIsAborted) {
+  FakeNcclTeardown f{{kSuccess, kInProgress, kFailure}, kInProgress};
+  EXPECT_EQ(f.run(10), detail::Teardown::abort);
+}
+
+TEST(FakeNcclTeardown, AFinalizeThatNeverQuiescesIsAbortedAtTheTimeout) {
+  FakeNcclTeardown f{{kSuccess, kInProgress}, kInProgress};
+  EXPECT_EQ(f.run(5), detail::Teardown::abort);
+  EXPECT_EQ(f.clock, 5);  // one budget for both waits: not 5 s each
+}
+
+TEST(FakeNcclTeardown, OneBudgetCoversTheWaitBeforeAndAfterFinalize) {
+  // 3 s waiting for an earlier operation leave 2 s of a 5 s budget for the finalize.
+  FakeNcclTeardown f{{kInProgress, kInProgress, kInProgress, kSuccess, kInProgress}, kInProgress};
+  EXPECT_EQ(f.run(5), detail::Teardown::abort);
+  EXPECT_EQ(f.finalizes, 1);
+  EXPECT_EQ(f.clock, 5);
+}
+
+// Moving NcclComm handles (empty ones: no NCCL call is made; the gpu suite moves live ones).
+TEST(NcclCommMove, MoveAssignmentTakesTheHandleAndEmptiesTheSource) {
+  NcclComm a;
+  NcclComm b(nullptr, 3, 4);
+  a = std::move(b);
+  EXPECT_EQ(a.rank(), 3);
+  EXPECT_EQ(a.size(), 4);
+  EXPECT_FALSE(b);
+  EXPECT_EQ(b.rank(), -1);
+  EXPECT_EQ(b.size(), 0);
+  NcclComm c(std::move(a));
+  EXPECT_EQ(c.rank(), 3);
+  EXPECT_EQ(a.rank(), -1);
+  NcclComm& self = c;
+  c = std::move(self);  // self-assignment keeps it
+  EXPECT_EQ(c.rank(), 3);
+  EXPECT_EQ(c.size(), 4);
+  c.wait(0);  // an empty communicator has nothing in progress
+}
