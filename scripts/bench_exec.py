@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""`mpirun -np N mpinit exec -- python3 script` against a static start of N workers with
-torchrun's variables, to a ready PyTorch (gloo) world on the same script, side by side.
+"""`mpirun -np N mpinit exec -- python3 script` and `mpirun -np N python3 script --mpinit` (the
+Python package: mpinit.torch.init_process_group in the script) against a static start of N
+workers with torchrun's variables, to a ready PyTorch (gloo) world on the same script, side by side.
 
 Debian's torchrun (PyTorch 1.13 on Python 3.11) fails before starting any worker (an enum error
 in its redirect handling), so the baseline does what torchrun --nproc_per_node N does for a
@@ -28,7 +29,14 @@ def free_port():
 
 
 def slowest_init(outputs):
-    recs = [json.loads(l) for o in outputs for l in o.splitlines() if l.startswith("{")]
+    # mpirun forwards the ranks' output in chunks: two records may share a line.
+    recs, dec = [], json.JSONDecoder()
+    for o in outputs:
+        at = o.find('{"rank"')
+        while at >= 0:
+            rec, end = dec.raw_decode(o, at)
+            recs.append(rec)
+            at = o.find('{"rank"', end)
     assert all(r["ok"] for r in recs), recs
     return max(r["import_and_init_s"] for r in recs), len(recs)
 
@@ -39,6 +47,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     args = ap.parse_args()
+    pkg = os.path.join(args.build, "python")
     tool = os.path.join(args.build, "tools", "mpinit")
     env = dict(os.environ)
     if os.getuid() == 0:
@@ -49,6 +58,15 @@ def main():
         t0 = time.perf_counter()
         p = subprocess.run(["mpirun", "-np", str(np), tool, "exec", "--", PYTHON, SCRIPT], capture_output=True,
                            text=True, env=env, check=True, timeout=300)
+        wall = time.perf_counter() - t0
+        init, n = slowest_init([p.stdout])
+        assert n == np, p.stdout
+        return wall, init
+
+    def mpinit_python(np):
+        t0 = time.perf_counter()
+        p = subprocess.run(["mpirun", "-np", str(np), PYTHON, SCRIPT, "--mpinit"], capture_output=True,
+                           text=True, env=dict(env, PYTHONPATH=pkg), check=True, timeout=300)
         wall = time.perf_counter() - t0
         init, n = slowest_init([p.stdout])
         assert n == np, p.stdout
@@ -69,22 +87,21 @@ def main():
         assert n == np
         return wall, init
 
-    print(f"to a ready PyTorch world and an all-reduce: mpirun + mpinit exec vs a static torchrun-style start, "
-          f"median of {args.repeat} alternating runs, seconds")
-    print(f"{'ranks':>5} {'static wall':>12} {'exec wall':>10} {'ratio':>6} {'added':>7} "
-          f"{'static init':>12} {'exec init':>10}")
+    print(f"to a ready PyTorch world and an all-reduce: a static torchrun-style start, mpirun + mpinit exec, "
+          f"mpirun + mpinit.torch.init_process_group (python); median of {args.repeat} alternating runs, seconds")
+    print(f"{'ranks':>5} {'static wall':>12} {'exec wall':>10} {'ratio':>6} {'python wall':>12} {'ratio':>6} "
+          f"{'static init':>12} {'exec init':>10} {'python init':>12}")
     for np in args.ranks:
-        static_start(np), mpinit_exec(np)  # warm the page cache
-        s_wall, e_wall, s_init, e_init = [], [], [], []
+        static_start(np), mpinit_exec(np), mpinit_python(np)  # warm the page cache
+        walls, inits = {"s": [], "e": [], "p": []}, {"s": [], "e": [], "p": []}
         for _ in range(args.repeat):
-            w, i = static_start(np)
-            s_wall.append(w), s_init.append(i)
-            w, i = mpinit_exec(np)
-            e_wall.append(w), e_init.append(i)
-        sw, ew = statistics.median(s_wall), statistics.median(e_wall)
-        print(f"{np:>5} {sw:>12.2f} {ew:>10.2f} {ew / sw:>6.2f} {ew - sw:>7.2f} "
-              f"{statistics.median(s_init):>12.2f} {statistics.median(e_init):>10.2f}")
-
+            for key, fn in (("s", static_start), ("e", mpinit_exec), ("p", mpinit_python)):
+                w, i = fn(np)
+                walls[key].append(w), inits[key].append(i)
+        sw, ew, pw = (statistics.median(walls[k]) for k in "sep")
+        si, ei, pi = (statistics.median(inits[k]) for k in "sep")
+        print(f"{np:>5} {sw:>12.2f} {ew:>10.2f} {ew / sw:>6.2f} {pw:>12.2f} {pw / sw:>6.2f} "
+              f"{si:>12.2f} {ei:>10.2f} {pi:>12.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

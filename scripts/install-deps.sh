@@ -11,6 +11,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev   # the mpinit tool
   hyperfine procps                     # benchmarks; pgrep in tests
   python3-torch                        # the torchrun bridge (mpinit exec) is tested with real PyTorch
+  python3-dev pybind11-dev python3-pybind11 python3-mpi4py   # the Python package (python/), its tests with mpi4py
   cmake gfortran                       # install tests: a CMake consumer; the Fortran module's test
   mpich libmpich-dev                   # the second MPI (scripts/test-mpich.sh)
   slurmctld slurmd slurm-client munge  # a local Slurm cluster for the launcher tests (scripts/cluster)

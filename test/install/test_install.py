@@ -46,6 +46,11 @@ class Installed(unittest.TestCase):
         with open(os.path.join(pc_dir, "mpinit.pc"), "w") as f:
             f.write(pc.replace(f"prefix={opts['prefix']}\n", f"prefix={cls.prefix}\n", 1))
         cls.env = clean_env(PKG_CONFIG_PATH=pc_dir, LD_LIBRARY_PATH=cls.libdir)
+        # Where the Python package went (the interpreter's site directory under the prefix), as
+        # meson installed it; None when the package is not built.
+        installed = json.loads(sh("meson", "introspect", BUILD, "--installed").stdout)
+        inits = [v for v in installed.values() if v.endswith(os.path.join("mpinit", "__init__.py"))]
+        cls.py_site = os.path.dirname(os.path.dirname(dest + inits[0])) if inits else None
 
     @classmethod
     def tearDownClass(cls):
@@ -91,6 +96,31 @@ class Installed(unittest.TestCase):
                            capture_output=True, text=True, timeout=LIMIT_S, env=self.env)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("mpinit", p.stderr)
+
+    def test_python_package_from_the_prefix(self):
+        if self.py_site is None:
+            self.skipTest("the Python package is not built (-Dpython)")
+        python = os.environ.get("MPINIT_PYTHON", "/usr/bin/python3")
+        self.assertTrue(self.py_site.startswith(self.prefix), self.py_site)
+        ext = [f for f in os.listdir(os.path.join(self.py_site, "mpinit")) if f.startswith("_mpinit")]
+        self.assertEqual(len(ext), 1, ext)
+        runpath = sh("readelf", "-d", os.path.join(self.py_site, "mpinit", ext[0])).stdout
+        self.assertIn("$ORIGIN/", runpath)  # relative: the staged prefix works as the final one
+        # No LD_LIBRARY_PATH: the extension finds the staged libmpinit through its rpath.
+        env = {k: v for k, v in self.env.items() if k not in ("LD_LIBRARY_PATH", "PYTHONPATH")}
+        env["PYTHONPATH"] = self.py_site
+        code = ("import mpinit, mpinit.torch; s = mpinit.launch(); "
+                "print(s.rank, s.size, mpinit.__file__, mpinit.version())")
+        p = sh(python, "-c", code, env=env, cwd=self.tmp)
+        rank, size, path, version = p.stdout.split()
+        self.assertEqual((rank, size, version), ("0", "1", "0.2.0"))
+        self.assertTrue(path.startswith(self.py_site), path)
+        lib = sh(python, "-c", "import mpinit._mpinit as m; print(open('/proc/self/maps').read())", env=env).stdout
+        self.assertIn(os.path.join(self.libdir, "libmpinit.so"), lib)  # the staged library, not the build tree's
+        p, _ = mpirun(3, python, "-c", "import mpinit; s = mpinit.launch(); print(f'rank {s.rank}/{s.size}')", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # mpirun forwards each rank's output in chunks: find the records, not the lines.
+        self.assertEqual(sorted(re.findall(r"rank \d+/3", p.stdout)), [f"rank {r}/3" for r in range(3)])
 
 
 if __name__ == "__main__":

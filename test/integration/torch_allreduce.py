@@ -1,6 +1,8 @@
 """A torchrun-style PyTorch script (CPU, gloo): init from env://, all-reduce, check, and print
 one JSON line with what it saw. Run by `mpinit exec` in the tests and the benchmark, and by a
-static start of workers with torchrun's variables as the baseline."""
+static start of workers with torchrun's variables as the baseline. With `--mpinit` as its first
+argument it starts itself under plain mpirun: mpinit.torch.init_process_group("gloo") (the
+Python package) instead of init_process_group("env://")."""
 import json
 import os
 import sys
@@ -10,7 +12,11 @@ t0 = time.monotonic()
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-dist.init_process_group("gloo", init_method="env://")
+if sys.argv[1:2] == ["--mpinit"]:
+    import mpinit.torch  # noqa: E402
+    session = mpinit.torch.init_process_group("gloo")
+else:
+    dist.init_process_group("gloo", init_method="env://")
 ready = time.monotonic()
 rank, world = dist.get_rank(), dist.get_world_size()
 t = torch.tensor([float(rank + 1)])

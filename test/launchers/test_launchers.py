@@ -327,6 +327,60 @@ class HostfileFakeNodes(OpenMpiFakeNodes):
         self.assertEqual([r["topology"]["discovered_here"] for r in records], [True, False, True, False])
 
 
+class PythonFakeNodes(OpenMpiFakeNodes):
+    """The Python package (build/python) on two fake nodes: identity as the tool says it, and one
+    PyTorch (gloo) process group across the nodes from mpinit.torch.init_process_group()."""
+    PYTHON = os.environ.get("MPINIT_PYTHON", "/usr/bin/python3")
+    WORKER = os.path.join(SRC, "test", "python", "worker.py")
+
+    def py_env(self):
+        return self.env(OMPI_MCA_plm_rsh_agent=AGENT, PYTHONPATH=os.path.join(BUILD, "python"))
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.exists(os.path.join(BUILD, "python", "mpinit", "__init__.py")):
+            self.skipTest("the Python package is not built (-Dpython)")
+
+    def test_identity_over_two_nodes_matches_the_tool(self):
+        slots = [("node1", 2), ("node2", 2)]
+        info = self.mpirun(slots, 4, TOOL, "info", "--json", env=self.py_env())
+        self.assertEqual(info.returncode, 0, str(info))
+        want = json.loads(info.stdout)
+        probe = self.scratch()
+        p = timed("python launch() on 2 fake nodes x 2",
+                  run([program("mpirun.openmpi", "mpiexec.openmpi"), "--hostfile", os.path.join(self.dir, "hosts"),
+                       "-np", "4", self.PYTHON, self.WORKER, "identity"], env=self.py_env(), probe_dir=probe))
+        self.assertEqual(p.returncode, 0, str(p))
+        recs, errors = parse(p.probe)
+        self.assertEqual(errors, [], str(p))
+        got = [(r["rank"], r["host"], r["local_rank"], r["local_size"], r["node_rank"], r["node_count"], r["cpus"],
+                r["nic"], r["rank_seed"]) for r in recs]
+        self.assertEqual(got, [(w["rank"], w["host"], w["local_rank"], w["local_size"], w["node_rank"],
+                                w["node_count"], w["cpus"], w["nic"], w["rank_seed"]) for w in want])
+        self.assertEqual([r["host"] for r in recs], ["node1", "node1", "node2", "node2"])
+
+    def test_torch_process_group_across_nodes(self):
+        probe = self.scratch()
+        with open(os.path.join(self.dir, "hosts"), "w") as f:
+            f.write("node1 slots=2\nnode2 slots=2\n")
+        p = timed("python mpinit.torch gloo on 2 fake nodes x 2",
+                  run([program("mpirun.openmpi", "mpiexec.openmpi"), "--hostfile", os.path.join(self.dir, "hosts"),
+                       "-np", "4", self.PYTHON, self.WORKER, "torch"], env=self.py_env(), probe_dir=probe, limit=120))
+        self.assertEqual(p.returncode, 0, str(p))
+        recs, errors = parse(p.probe)
+        self.assertEqual((len(recs), errors), (4, []), str(p))
+        hosts = ["node1", "node1", "node2", "node2"]
+        masters = {r["env"]["MASTER_ADDR"] + ":" + r["env"]["MASTER_PORT"] for r in recs}
+        self.assertEqual(len(masters), 1, masters)  # one rendezvous: one process group
+        for r in recs:
+            self.assertEqual((r["torch_rank"], r["torch_size"], r["allreduce"]), (r["rank"], 4, 10.0))
+            self.assertEqual(r["gathered"], [{"rank": k, "host": hosts[k]} for k in range(4)])
+            self.assertEqual(r["node_rank"], 0 if r["host"] == "node1" else 1)
+            self.assertEqual((r["env"]["NODE_RANK"], r["env"]["GROUP_WORLD_SIZE"], r["env"]["LOCAL_WORLD_SIZE"]),
+                             (str(r["node_rank"]), "2", "2"))
+            self.assertEqual(r["helpers"], [r["rank"], 4, r["local_rank"], 2, r["node_rank"]])
+
+
 class HeterogeneousNodes(OpenMpiFakeNodes):
     """Each fake node with its own topology (MPINIT_TOPOLOGY exported by fake-ssh per node)."""
 
