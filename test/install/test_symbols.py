@@ -31,6 +31,12 @@ class Symbols(unittest.TestCase):
         internal = [s for s in self.exported if "mpinit::detail::" in s]
         self.assertEqual(internal, [], "internal symbols exported")
 
+    def test_only_the_api_is_exported(self):
+        # The version script (lib/mpinit.map): not even the std:: template instances an -O0 build
+        # makes weak (some over internal types) leave the library.
+        stray = [s for s in self.exported if not (s.startswith("mpinit_") or "mpinit::v2::" in s)]
+        self.assertEqual(stray, [], "exported beside the API")
+
     def test_the_objects_have_internals(self):
         # The test would see them: the same objects, before the shared library hides them.
         inside = symbols(OBJECTS)
