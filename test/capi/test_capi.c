@@ -8,17 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures = 0, rank = -1;
-
-#define CHECK(cond, ...)                                               \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "[rank %d] %s:%d: %s: ", rank, __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                    \
-      fprintf(stderr, "\n");                                           \
-      ++failures;                                                      \
-    }                                                                  \
-  } while (0)
+#include "check.h"
 
 /* Does every rank of comm hold the same string? */
 static int same_everywhere(const char* s, MPI_Comm comm) {

@@ -9,17 +9,7 @@
 
 #include "mpinit-0.1.h"
 
-static int failures = 0, rank = -1;
-
-#define CHECK(cond, ...)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      fprintf(stderr, "[rank %d] %s:%d: %s: ", rank, __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                               \
-      fprintf(stderr, "\n");                                                      \
-      ++failures;                                                                 \
-    }                                                                             \
-  } while (0)
+#include "check.h"
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
