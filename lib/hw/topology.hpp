@@ -45,7 +45,10 @@ class HwlocTopology {
   hwloc_topology_t t_ = nullptr;
 };
 
-/// What placement needs, as plain data.
+/// The PUs of an hwloc set, as OS indices.
+std::vector<int> pus_of(hwloc_const_bitmap_t set);
+
+/// What placement needs, as plain data (inventory.cpp).
 NodeTopology inventory(const HwlocTopology& t, const std::string& origin);
 
 /// Bind the process's CPUs (and, with `membind`, its memory) to `cpus` (PU OS indices).
