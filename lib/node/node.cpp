@@ -86,7 +86,8 @@ void load_node(MPI_Comm local, const LoadRequest& req, NodeState& out, const Log
 }
 
 bool load_node_shared(NodeShare* share, bool leader, const LoadRequest& req, NodeState& out, const Logger& log,
-                      Deadline deadline, const std::string& timeout_setting, std::string* leader_error) {
+                      Deadline deadline, const std::string& timeout_setting, std::string* leader_error,
+                      bool guessed) {
   if (!share || leader) {
     if (share) share->open_as_leader(log);
     try {
@@ -103,7 +104,15 @@ bool load_node_shared(NodeShare* share, bool leader, const LoadRequest& req, Nod
     NodeShare* s;
     ~Done() { s->done(); }
   } done{share};
-  Published p = share->receive(deadline, timeout_setting, log);
+  const Deadline soon = std::chrono::steady_clock::now() + kGuessedKeyWait;
+  std::optional<Published> got = share->receive(guessed ? std::min(deadline, soon) : deadline, timeout_setting, log,
+                                                guessed);
+  if (!got) {  // a guessed key, and nothing there: its leader may be looking elsewhere
+    log.info("no topology appeared at " + share->dir() + " within " + std::to_string(kGuessedKeyWait.count()) +
+             " s, and its key is a guess (a wrapper between the launcher and this rank?): discovering it here");
+    return load_node_shared(nullptr, true, req, out, log, deadline, timeout_setting, leader_error);
+  }
+  const Published& p = *got;
   if (!p.ok) {
     if (leader_error) *leader_error = p.text;
     return false;

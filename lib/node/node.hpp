@@ -39,8 +39,11 @@ void load_node(MPI_Comm local, const LoadRequest& req, NodeState& out, const Log
 /// Load the node's topology without MPI (before MPI_Init, env-only mode): the leader of `share`
 /// (local rank 0) loads and publishes it, the others import what it published; no share: this
 /// rank alone. Returns false when the leader failed; `leader_error` is then its message.
+/// `guessed`: the share's key is a guess; a follower that finds nothing within kGuessedKeyWait
+/// discovers the topology itself.
 bool load_node_shared(NodeShare* share, bool leader, const LoadRequest& req, NodeState& out, const Logger& log,
-                      Deadline deadline, const std::string& timeout_setting, std::string* leader_error);
+                      Deadline deadline, const std::string& timeout_setting, std::string* leader_error,
+                      bool guessed = false);
 
 /// Each local rank's visible-GPU list, exchanged over `local` (O(local size)); a bad list
 /// throws on the rank that holds it only, after the exchange. Returns the request's lists.

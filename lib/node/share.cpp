@@ -152,21 +152,22 @@ std::string leader_words(const Parsed& leader, const std::string& host) {
 
 }  // namespace
 
-std::optional<Sourced<std::string>> share_key(const EnvMap& env) {
-  if (const char* ns = get(env, "PMIX_NAMESPACE")) return Sourced<std::string>{ns, "PMIX_NAMESPACE"};
+std::optional<ShareKey> share_key(const EnvMap& env) {
+  if (const char* ns = get(env, "PMIX_NAMESPACE")) return ShareKey{ns, "PMIX_NAMESPACE"};
   const char* step = get(env, "SLURM_STEP_ID");
   if (!step) step = get(env, "SLURM_STEPID");
   if (const char* job = get(env, "SLURM_JOB_ID"); job && step)
-    return Sourced<std::string>{std::string("slurm.") + job + "." + step, "SLURM_JOB_ID and SLURM_STEP_ID"};
-  if (const char* id = get(env, "FLUX_JOB_ID")) return Sourced<std::string>{std::string("flux.") + id, "FLUX_JOB_ID"};
-  if (const char* id = get(env, "PALS_APID")) return Sourced<std::string>{std::string("pals.") + id, "PALS_APID"};
-  if (const char* id = get(env, "LSB_JOBID")) return Sourced<std::string>{std::string("lsf.") + id, "LSB_JOBID"};
+    return ShareKey{std::string("slurm.") + job + "." + step, "SLURM_JOB_ID and SLURM_STEP_ID"};
+  if (const char* id = get(env, "FLUX_JOB_ID")) return ShareKey{std::string("flux.") + id, "FLUX_JOB_ID"};
+  if (const char* id = get(env, "PALS_APID")) return ShareKey{std::string("pals.") + id, "PALS_APID"};
+  if (const char* id = get(env, "LSB_JOBID")) return ShareKey{std::string("lsf.") + id, "LSB_JOBID"};
   // Launchers whose per-node proxy forks the ranks: the proxy is running for the whole job.
   const std::string ppid = std::to_string(::getppid());
   if (const char* id = get(env, "TORCHELASTIC_RUN_ID"))
-    return Sourced<std::string>{std::string("torchrun.") + id + "." + ppid, "TORCHELASTIC_RUN_ID and the agent's pid"};
+    return ShareKey{std::string("torchrun.") + id + "." + ppid, "TORCHELASTIC_RUN_ID and the agent's pid", true};
   if (get(env, "MPI_LOCALRANKID") || get(env, "MV2_COMM_WORLD_LOCAL_RANK"))
-    return Sourced<std::string>{"proxy." + ppid, "the pid of the launcher's node proxy (hydra, mpispawn)"};
+    return ShareKey{"proxy." + ppid, "the parent pid (hydra's or mpispawn's node proxy, unless a wrapper is between)",
+                    true};
   return std::nullopt;
 }
 
@@ -252,7 +253,8 @@ void remove_share(const std::string& dir) noexcept {
   ::rmdir(dir.c_str());
 }
 
-Published NodeShare::receive(Deadline deadline, const std::string& timeout_setting, const Logger& log) const {
+std::optional<Published> NodeShare::receive(Deadline deadline, const std::string& timeout_setting, const Logger& log,
+                                            bool give_up) const {
   std::string seen;  // what was found that could not be used, for the message
   for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(20))) {
     const std::string why = check_dir(dir_);
@@ -270,7 +272,7 @@ Published NodeShare::receive(Deadline deadline, const std::string& timeout_setti
         else if (p.field("bytes") != std::to_string(p.payload.size()) || p.field("fnv1a") != hex(fnv1a(p.payload)))
           skip = "a truncated or altered file (" + std::to_string(p.payload.size()) + " of " + p.field("bytes") +
                  " bytes)";
-        if (skip.empty()) return {p.field("status") == "ok", p.field("this_system") == "1", p.payload};
+        if (skip.empty()) return Published{p.field("status") == "ok", p.field("this_system") == "1", p.payload};
         if (seen != skip) log.debug("the node's share " + path("topology") + " holds " + skip + "; not used");
         seen = skip;
       } else if (!bad.empty()) {
@@ -282,6 +284,7 @@ Published NodeShare::receive(Deadline deadline, const std::string& timeout_setti
     if (Clock::now() >= deadline) break;
     std::this_thread::sleep_for(pause);
   }
+  if (give_up) return std::nullopt;
   std::string unused;
   const Parsed leader = parse(read_own_file(path("leader"), &unused).value_or("") + "\n");
   throw Error(Errc::invalid_environment,

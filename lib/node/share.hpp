@@ -14,10 +14,22 @@ namespace mpinit::detail {
 
 using Deadline = std::chrono::steady_clock::time_point;
 
-/// What names this job step on a node, so that its ranks meet and two jobs never do: the value
-/// and the variable(s) it came from (Open MPI's PMIX_NAMESPACE, Slurm's SLURM_JOB_ID and
-/// SLURM_STEP_ID, Flux's FLUX_JOB_ID, ...), or nullopt where the launcher gives none.
-std::optional<Sourced<std::string>> share_key(const EnvMap& env);
+/// What names this job step on a node, so that its ranks meet and two jobs never do.
+struct ShareKey {
+  std::string value;
+  std::string source;    ///< the variable(s) it came from, for the log
+  bool guessed = false;  ///< from the parent pid (Hydra, mpispawn, torchrun's agent): a wrapper
+                         ///< between the proxy and a rank (sh -c) gives that rank another key
+};
+
+/// The key: Open MPI's PMIX_NAMESPACE, Slurm's SLURM_JOB_ID and SLURM_STEP_ID, Flux's
+/// FLUX_JOB_ID, PALS_APID, LSB_JOBID; else, for launchers whose node proxy forks the ranks, the
+/// proxy's pid (guessed); nullopt where the launcher gives none.
+std::optional<ShareKey> share_key(const EnvMap& env);
+
+/// How long a rank waits for a share whose key is only guessed before it discovers the topology
+/// itself (its leader may be looking in another directory).
+constexpr std::chrono::seconds kGuessedKeyWait{3};
 
 /// The job's directory on this node: <base>/mpinit-<uid>-<16 hex digits of the hash of the key and
 /// the host name> (nodes that share one /dev/shm, such as containers on one machine, keep apart),
@@ -64,8 +76,10 @@ class NodeShare {
 
   /// Follower: wait for the leader's publication until `deadline`. Throws Error(invalid_environment)
   /// when the directory is not this user's, and, at the deadline, an Error naming the leader's
-  /// rank, the host, the path and what was found there.
-  Published receive(Deadline deadline, const std::string& timeout_setting, const Logger& log) const;
+  /// rank, the host, the path and what was found there; nullopt instead when `give_up` (a
+  /// guessed key: the caller discovers the topology itself).
+  std::optional<Published> receive(Deadline deadline, const std::string& timeout_setting, const Logger& log,
+                                   bool give_up = false) const;
   /// Follower: say this rank has what it needs (or failed); the last of the node's other ranks to
   /// say so removes the share (the leader removes it too, should one of them never come).
   void done() noexcept;

@@ -114,7 +114,7 @@ void place_without_mpi(Session::State& st, const EnvMap& env, const std::string&
 #if MPINIT_HAVE_HWLOC
   const int lrank = std::max(0, st.identity.local_rank), lsize = std::max(1, st.identity.local_size);
   PhaseStatus topo;
-  bool have = false;
+  bool have = false, key_guessed = false;
   run_phase(st, "topology", topo, [&] {
     const auto key = lsize > 1 && s.topology_share.value ? share_key(env) : std::nullopt;
     if (lsize > 1 && !s.topology_share.value)
@@ -122,6 +122,7 @@ void place_without_mpi(Session::State& st, const EnvMap& env, const std::string&
     else if (lsize > 1 && !key)
       st.log.info("the launcher (" + std::string(to_string(st.env.launcher)) +
                   ") names no job: every rank of the node discovers the topology itself");
+    key_guessed = key && key->guessed;
     if (key) {
       st.share.emplace(share_dir(s.share_dir.value, env, key->value, host), key->value, st.identity.rank, lrank, lsize, host);
       st.share_leader = lrank == 0;
@@ -130,7 +131,7 @@ void place_without_mpi(Session::State& st, const EnvMap& env, const std::string&
     }
     std::string leader_error;
     have = load_node_shared(st.share ? &*st.share : nullptr, lrank == 0, load_request(s), st.node, st.log,
-                            st.deadline(), st.timeout_setting(), &leader_error);
+                            st.deadline(), st.timeout_setting(), &leader_error, key && key->guessed);
     // Before MPI the leader's own failure is agreed once MPI is up; in env-only mode every rank says it.
     if (!have && !pre) throw Error(Errc::invalid_environment, "the node's leader failed: " + leader_error);
   });
@@ -152,7 +153,10 @@ void place_without_mpi(Session::State& st, const EnvMap& env, const std::string&
   });
   fail(plan);
   if (!pre && st.share_leader) {  // env-only: nothing else tells the leader when the others have read
-    const std::string missing = st.share->wait_and_remove(st.deadline());
+    // With a guessed key some local ranks may have looked elsewhere: wait for them only briefly.
+    const auto until = key_guessed ? std::min(st.deadline(), std::chrono::steady_clock::now() + kGuessedKeyWait)
+                                   : st.deadline();
+    const std::string missing = st.share->wait_and_remove(until);
     if (!missing.empty())
       st.log.warn("local rank(s) " + missing + " never read the node's topology at " + st.share->dir() +
                   "; it is removed");
@@ -180,7 +184,8 @@ void share_early_failure(Session::State& st, const EnvMap& env, const std::strin
       if (lrank != "0") return share.done();
       share.open_as_leader(st.log);
       share.publish({false, false, failure});
-      share.wait_and_remove(st.deadline());
+      share.wait_and_remove(key->guessed ? std::min(st.deadline(), std::chrono::steady_clock::now() + kGuessedKeyWait)
+                                         : st.deadline());
       return;
     }
     // Under MPI every local rank meets in MPI_Init, where this failure is agreed: whoever failed

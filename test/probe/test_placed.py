@@ -25,12 +25,16 @@ MPIEXEC = os.environ.get("MPINIT_MPIEXEC", "mpiexec")
 FLAVOUR = os.environ.get("MPINIT_MPI_FLAVOUR", "openmpi")
 LIMIT_S = 120
 SHARE = re.compile(r"^mpinit-\d+-[0-9a-f]{16}$")
+# The tests' node shares live here, not in /dev/shm, so that other runs on the machine (which use
+# /dev/shm) cannot make a test see their shares; each test checks nothing is left in it.
+SHARE_BASE = tempfile.mkdtemp(prefix="mpinit-shares-")
 
 
 def clean_env(**extra):
     drop = ("OMPI_COMM_WORLD", "PMIX_", "PMI_", "SLURM_", "MPINIT_", "MPI_LOCAL", "UCX_NET", "FI_", "INIT_PROBE_DIR")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.pop("OMPI_MCA_orte_abort_on_non_zero_status", None)  # mpirun's default: a failed rank ends the job
+    env["MPINIT_SHARE_DIR"] = SHARE_BASE
     env.update(extra)
     return env
 
@@ -57,7 +61,7 @@ def read_records(out_dir):
     return records
 
 
-def shares(base="/dev/shm"):
+def shares(base=SHARE_BASE):
     return sorted(d for d in os.listdir(base) if SHARE.match(d)) if os.path.isdir(base) else []
 
 
@@ -179,6 +183,35 @@ class OneDiscoveryPerNode(unittest.TestCase):
             for np in (1, 8, 32):
                 with self.subTest(mode=name, np=np):
                     self.count(np, *cmd)
+
+
+@unittest.skipUnless(FLAVOUR == "mpich", "Hydra's ranks meet by their node proxy's pid")
+class GuessedKey(unittest.TestCase):
+    """Hydra names no job: the ranks of a node meet by their parent pid, the node proxy. A wrapper
+    that forks (sh -c without exec) gives every rank another parent: each waits briefly, then
+    discovers the topology itself; nobody waits for the launch budget, nothing is left."""
+
+    def test_a_forking_wrapper_falls_back_to_discovering(self):
+        base = tempfile.mkdtemp(prefix="mpinit-share-test-")
+        self.addCleanup(shutil.rmtree, base, True)
+        env = clean_env(MPINIT_SHARE_DIR=base, MPINIT_LOG_LEVEL="debug", MPINIT_LOG_RANKS="all")
+        t0 = time.monotonic()
+        p = mpirun(3, "/bin/sh", "-c", '"$0" "$@"; exit $?', TOOL, "info", "--env-only", env=env)
+        took = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sum(discoveries(p.stderr).values()), 3, p.stderr)
+        self.assertEqual(p.stderr.count("and its key is a guess"), 2, p.stderr)
+        self.assertLess(took, 20)
+        self.assertEqual(os.listdir(base), [])
+
+    def test_without_a_wrapper_one_discovery(self):
+        base = tempfile.mkdtemp(prefix="mpinit-share-test-")
+        self.addCleanup(shutil.rmtree, base, True)
+        env = clean_env(MPINIT_SHARE_DIR=base, MPINIT_LOG_LEVEL="debug", MPINIT_LOG_RANKS="all")
+        p = mpirun(3, TOOL, "info", "--env-only", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sum(discoveries(p.stderr).values()), 1, p.stderr)
+        self.assertEqual(os.listdir(base), [])
 
 
 @unittest.skipUnless(FLAVOUR == "openmpi", "lies in Open MPI's variables")
@@ -372,6 +405,13 @@ class StartingBinding(unittest.TestCase):
         self.assertEqual([r["placement"]["cpus"] for r in records], ["0", "1"])
         for r in records:
             self.assertIn("bound to CPUs " + r["placement"]["cpus"], r["placement"]["applied"])
+
+
+def tearDownModule():
+    left = os.listdir(SHARE_BASE)
+    shutil.rmtree(SHARE_BASE, True)
+    if left:
+        raise AssertionError("node shares left: %s" % left)
 
 
 if __name__ == "__main__":
