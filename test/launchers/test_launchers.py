@@ -30,6 +30,7 @@ PROBE = os.path.join(BUILD, "test", "launchers", "launcher_probe")
 FAULT_PROBE = os.path.join(BUILD, "test", "launchers", "fault_probe")  # with test/launchers/fault_inject.cpp
 DECODE = os.path.join(BUILD, "test", "launchers", "hostlist_decode")
 TOOL = os.path.join(BUILD, "tools", "mpinit")
+INIT_PROBE = os.path.join(BUILD, "test", "probe", "libinit_probe.so")  # test/probe: state at MPI_Init entry
 MPI_TESTS = os.environ.get("MPINIT_MPI_TESTS", os.path.join(BUILD, "test", "mpi_session_tests"))
 TOPOLOGIES = os.environ.get("MPINIT_TOPOLOGIES", os.path.join(SRC, "..", "shared", "topologies", "hwloc"))
 AGENT = os.path.join(SRC, "scripts", "cluster", "fake-ssh")
@@ -254,6 +255,40 @@ class LauncherCase(unittest.TestCase):
         return errors
 
 
+def check_placed_at_init(tc, run_ranks):
+    """Every rank of `mpinit info --json`, started by run_ranks(cmd), was placed as its plan says at
+    the entry of MPI_Init (the probe, test/probe): every thread's CPUs, MPI's device variable.
+    Returns {rank: (info record, probe record)}."""
+    d = tc.scratch()
+    p = run_ranks(["env", f"LD_PRELOAD={INIT_PROBE}", f"INIT_PROBE_DIR={d}", TOOL, "info", "--json"])
+    tc.assertEqual(p.returncode, 0, str(p))
+    infos = {r["rank"]: r for r in json.loads(p.stdout)}
+    probes = {}
+    for name in os.listdir(d):
+        with open(os.path.join(d, name)) as f:
+            rec = json.load(f)
+        probes[rec["rank"]] = rec
+    tc.assertEqual(sorted(probes), sorted(infos), str(p))
+    for rank, rec in probes.items():
+        plan = infos[rank]["placement"]
+        tc.assertEqual(rec["host"], infos[rank]["host"])
+        tc.assertEqual(rec["function"], "MPI_Init_thread")
+        want = set(parse_cpus(plan["cpus"]))
+        for t in rec["threads"]:
+            tc.assertEqual(set(parse_cpus(t["cpus"])), want, (rank, t, plan["cpus"]))
+        if plan["nic"]:
+            tc.assertEqual(rec["env"]["UCX_NET_DEVICES"], plan["nic"], rank)
+    return {r: (infos[r], probes[r]) for r in probes}
+
+
+def parse_cpus(text):
+    out = []
+    for part in filter(None, text.split(",")):
+        a, _, b = part.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Fake nodes: each daemon in its own UTS namespace (scripts/cluster/fake-ssh)
 # ---------------------------------------------------------------------------------------------
@@ -313,6 +348,16 @@ class HostfileFakeNodes(OpenMpiFakeNodes):
         self.assertEqual(p.returncode, 0, str(p))
         recs = parse(p.probe or p.stdout)[0]
         self.check_open_mpi(recs, nodes + nodes, p)  # round robin: rank r on node r % 4
+
+    def test_placed_at_mpi_init_on_two_and_four_nodes(self):
+        for nodes in (2, 4):
+            hosts = [f"node{k}" for k in range(1, nodes + 1)]
+            got = check_placed_at_init(self, lambda cmd: timed(
+                f"probe at MPI_Init, mpirun --hostfile {nodes} nodes x 2",
+                self.mpirun([(h, 2) for h in hosts], 2 * nodes, *cmd)))
+            self.assertEqual(sorted(info["host"] for info, _ in got.values()), sorted(hosts + hosts))
+            # One discovery per fake node, before MPI_Init.
+            self.assertEqual(sum(info["topology"]["discovered_here"] for info, _ in got.values()), nodes)
 
     def test_info_tool_over_nodes(self):
         p = timed("mpirun --hostfile 2 nodes x 2, mpinit info --json",
@@ -580,6 +625,11 @@ class HydraFakeNodes(FakeNodes):
     def check_hydra(self, recs, hosts, p):
         self.check_layout(recs, hosts, p, "hydra", [("PMI_RANK", "rank"), ("MPI_LOCALRANKID", "local_rank")])
 
+    def test_placed_at_mpi_init_on_two_nodes(self):
+        got = check_placed_at_init(self, lambda cmd: timed(
+            "probe at MPI_Init, hydra 2 fake nodes x 2", self.hydra([("node1", 2), ("node2", 2)], 4, *cmd)))
+        self.assertEqual(sum(info["topology"]["discovered_here"] for info, _ in got.values()), 2)
+
     def test_two_nodes_two_ranks_each(self):
         p = timed("hydra 2 fake nodes x 2", self.hydra([("node1", 2), ("node2", 2)], 4, PROBE))
         self.assertEqual(p.returncode, 0, str(p))
@@ -737,6 +787,13 @@ class SlurmOpenMpi(SlurmCluster, FaultChecks):
         self.check_timed_out(p, {0: "n1", 1: "n1", 2: "n2", 3: "n2"}, "seed", "MPINIT_LAUNCH_TIMEOUT=3 s")
         self.assertNotEqual(p.returncode, 0, str(p))
         self.assertLess(p.seconds, 30, str(p))  # MPI_Abort ended the step
+
+    def test_placed_at_mpi_init_under_srun_pmix(self):
+        got = check_placed_at_init(self, lambda cmd: timed(
+            "probe at MPI_Init, srun --mpi=pmix -N2 --ntasks-per-node=2",
+            self.srun("--mpi=pmix", "-N2", "--ntasks-per-node=2", *cmd)))
+        self.assertEqual(sorted(info["host"] for info, _ in got.values()), ["n1", "n1", "n2", "n2"])
+        self.assertEqual(sum(info["topology"]["discovered_here"] for info, _ in got.values()), 2)
 
     def test_srun_pmix_two_nodes_uneven(self):
         for rec in self.srun_two_nodes_uneven("pmix", ""):

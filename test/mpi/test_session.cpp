@@ -244,9 +244,15 @@ void expect_agreement(const Session& s, const std::function<bool(int)>& fails) {
                              std::to_string(n) + (n == 1 ? " rank" : " ranks") + " (" +
                              (listed.size() == 1 ? "rank " : "ranks ") + list + "): ";
     EXPECT_EQ(msg.rfind(head, 0), 0u) << msg << "\nwanted it to begin with: " << head;
-    // The cause is the lowest failing rank's, with its rank and host.
+    // The cause is the lowest failing rank's, with its rank and its host (another node's, on
+    // several nodes: that rank tells its name).
+    std::string host = mpitest::hostname();
+    int len = static_cast<int>(host.size());
+    MPI_Bcast(&len, 1, MPI_INT, failing[0], MPI_COMM_WORLD);
+    host.resize(static_cast<size_t>(len));
+    MPI_Bcast(host.data(), len, MPI_CHAR, failing[0], MPI_COMM_WORLD);
     EXPECT_NE(msg.find("cause of rank " + std::to_string(failing[0]) + " (raised by mpinit::launch on rank " +
-                       std::to_string(failing[0]) + ", " + mpitest::hostname() + ")"),
+                       std::to_string(failing[0]) + ", " + host + ")"),
               std::string::npos)
         << msg;
   }
