@@ -149,7 +149,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
   }
   st->thread_level = st->mpi.provided;
   record(*st, "mpi", t0);
-  watchdog.mpi_up(st->mpi.comm);
+  watchdog.mpi_up(st->mpi.comm, st->mpi.provided == ThreadLevel::multiple);
   watchdog.enter(pre.failed ? pre.phase.c_str() : "environment");
   detail::agree(st->mpi.comm, pre, host);
 
