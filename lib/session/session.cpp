@@ -167,7 +167,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
   if (st->settings.nccl.value == NcclMode::launch) {
     auto t1 = Clock::now();
     watchdog.enter("nccl");
-    st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->nccl_options()));  // agrees itself
+    // One budget: NCCL's wait ends before the watchdog's deadline, so its timeout is agreed on.
+    st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->launch_nccl_options(t1)));  // agrees itself
     st->world_nccl = &st->nccl.back();
     record(*st, "nccl", t1);
   }
