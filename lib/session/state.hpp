@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <list>
 #include <optional>
 #include <random>
@@ -46,6 +47,9 @@ struct Session::State {
   std::list<NcclComm> nccl;              // stable addresses; destroyed before MPI is finalized
   detail::Watchdog* watchdog = nullptr;  // during launch() under MPI
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  // Exceptions in flight when launch() began: more when the Session ends means it ends in an
+  // unwinding (~Session ends the job then, unless the exception is an agreed Error).
+  int uncaught = std::uncaught_exceptions();
 
   State() = default;
   State(const State&) = delete;

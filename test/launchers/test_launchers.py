@@ -29,6 +29,7 @@ FLAVOUR = os.environ.get("MPINIT_MPI_FLAVOUR", "openmpi")
 PROBE = os.path.join(BUILD, "test", "launchers", "launcher_probe")
 FAULT_PROBE = os.path.join(BUILD, "test", "launchers", "fault_probe")  # with test/launchers/fault_inject.cpp
 DECODE = os.path.join(BUILD, "test", "launchers", "hostlist_decode")
+LONE = os.path.join(BUILD, "test", "lone_exception")  # test/mpi/lone_exception.cpp
 TOOL = os.path.join(BUILD, "tools", "mpinit")
 MPI_TESTS = os.environ.get("MPINIT_MPI_TESTS", os.path.join(BUILD, "test", "mpi_session_tests"))
 TOPOLOGIES = os.environ.get("MPINIT_TOPOLOGIES", os.path.join(SRC, "..", "shared", "topologies", "hwloc"))
@@ -588,6 +589,59 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
         self.assertLess(p.seconds, 20, str(p))
 
 
+# ---------------------------------------------------------------------------------------------
+# A rank that unwinds from an exception alone (test/mpi/lone_exception.cpp)
+# ---------------------------------------------------------------------------------------------
+LONE_LINE = re.compile(r"^mpinit: rank (\d+) \((\S+)\) unwound from an exception that the other ranks did not raise "
+                       r"with it \(not an agreed mpinit::Error\): its Session ends the job with "
+                       r"MPI_Abort\(MPI_COMM_WORLD, 1\) .* \(raised by mpinit::~Session on rank (\d+), (\S+)\)$", re.M)
+
+
+class LoneChecks(LauncherCase):
+    def check_lone(self, p, rank, host):
+        """Rank `rank` on `host` threw alone while the others waited in MPI_Barrier: it, and only it,
+        wrote mpinit's line; the job ended non-zero within 15 s; no rank went on (run() fails on any
+        process left: ranks, orted, hydra's proxies)."""
+        self.assertEqual(LONE_LINE.findall(p.stderr), [(str(rank), host, str(rank), host)], str(p))
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertLess(p.seconds, 15, str(p))
+        self.assertNotIn("caught: nothing", p.stdout, str(p))  # nobody got through the barrier
+        print(f"\n  {LONE_LINE.search(p.stderr).group(0)}")
+
+    def check_agreed(self, p, n, failing):
+        """Every rank caught the same agreed Error after MPI_Finalize; none aborted."""
+        self.assertEqual(LONE_LINE.findall(p.stderr), [], str(p))
+        caught = re.findall(r"^rank (\d+): caught: (mpinit: phase 'work' failed on 1 of \d+ ranks \(rank \d+\): "
+                            r"this rank's input is bad .*); MPI finalized: 1$", p.stdout, re.M)
+        self.assertEqual(sorted(int(r) for r, _ in caught), list(range(n)), str(p))
+        self.assertEqual(len({m for _, m in caught}), 1, str(p))
+        self.assertIn(f"(rank {failing})", caught[0][1])
+        self.assertLess(p.seconds, 15, str(p))
+
+
+class LoneExceptionFakeNodes(OpenMpiFakeNodes, LoneChecks):
+    """Two fake nodes, two ranks each, under Open MPI's mpirun with its abort on a non-zero exit off:
+    only the lone rank's MPI_Abort can end the others."""
+    NODES = [("node1", 2), ("node2", 2)]
+
+    def lone_run(self, mode, rank):
+        env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, OMPI_MCA_orte_abort_on_non_zero_status="0", LONE_RANK=str(rank))
+        return self.mpirun(self.NODES, 4, LONE, mode, env=env)
+
+    def test_a_lone_exception_on_the_second_node_ends_the_job(self):
+        p = timed("lone exception: rank 3 (node2) throws, the others wait in MPI_Barrier", self.lone_run("lone", 3))
+        self.check_lone(p, 3, "node2")
+        self.assertIn("MPI_ABORT was invoked on rank 3", p.stderr, str(p))
+
+    def test_a_lone_exception_on_rank_0_ends_the_job(self):
+        p = timed("lone exception: rank 0 (node1) throws, the others wait in MPI_Barrier", self.lone_run("lone", 0))
+        self.check_lone(p, 0, "node1")
+
+    def test_an_agreed_error_finalizes_every_rank(self):
+        p = timed("agreed error on 2 fake nodes: every rank finalizes", self.lone_run("agreed", 2))
+        self.check_agreed(p, 4, 2)
+
+
 class HydraFakeNodes(FakeNodes):
     """MPICH's mpiexec.hydra over fake nodes (-launcher ssh -launcher-exec fake-ssh)."""
 
@@ -625,6 +679,17 @@ class HydraFakeNodes(FakeNodes):
         FaultChecks.check_timed_out(self, p, {0: "node1", 1: "node1", 2: "node2"}, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
         self.assertNotEqual(p.returncode, 0, str(p))
         self.assertLess(p.seconds, 30, str(p))  # hydra ended the sleeping rank too
+
+    def test_a_lone_exception_ends_the_job(self):
+        p = timed("lone exception: hydra 2 fake nodes x 2, rank 3 throws, the others wait in MPI_Barrier",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, LONE, "lone", env=self.env(LONE_RANK="3")))
+        LoneChecks.check_lone(self, p, 3, "node2")
+
+    def test_an_agreed_error_finalizes_every_rank(self):
+        p = timed("agreed error: hydra 2 fake nodes x 2, every rank finalizes",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, LONE, "agreed", env=self.env(LONE_RANK="1")))
+        LoneChecks.check_agreed(self, p, 4, 1)
+        self.assertEqual(p.returncode, 1, str(p))
 
     def suite_env(self):
         return self.env(MPINIT_TOPOLOGIES=TOPOLOGIES)
