@@ -415,6 +415,21 @@ class FaultChecks(LauncherCase):
         print(f"\n  {lines[0]}")
 
 
+    def check_threads(self, p, ranks, level, finalized=()):
+        """fault_inject's thread check: each of `ranks` initialized MPI at `level`; no rank made an
+        MPI call from a thread other than its MPI_Init_thread's (unless `level` is
+        MPI_THREAD_MULTIPLE); each of `finalized` reached MPI_Finalize having made calls."""
+        inits = re.findall(r"^thread_check: rank (\d+): MPI_Init_thread on thread \d+, provided (\w+)$", p.stderr, re.M)
+        self.assertEqual(sorted(int(r) for r, _ in inits), sorted(ranks), str(p))
+        self.assertEqual({lv for _, lv in inits}, {level}, str(p))
+        self.assertEqual(re.findall(r"^thread_check: rank \d+: \w+ from thread .*$", p.stderr, re.M), [], str(p))
+        ends = re.findall(r"^thread_check: rank (\d+): (\d+) MPI calls, (\d+) from another thread", p.stderr, re.M)
+        self.assertEqual(sorted(int(r) for r, _, _ in ends), sorted(finalized), str(p))
+        for r, calls, foreign in ends:
+            self.assertGreater(int(calls), 10, str(p))  # launch()'s phases, the probe's collectives
+            self.assertEqual(foreign, "0", str(p))
+
+
 class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
     """Two fake nodes, two ranks each, under Open MPI's mpirun; rank 3 (node2) is the faulty one.
     With orte_abort_on_non_zero_status=0, mpirun itself does nothing when a rank exits: only
@@ -554,20 +569,6 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
         p = self.check_stopped("fault: rank 3 stopped (SIGSTOP) in the seed phase, timeout 5 s", "MPI_Bcast:2", "seed")
         self.check_threads(p, {0, 1, 2, 3}, "MPI_THREAD_FUNNELED")
 
-    def check_threads(self, p, ranks, level, finalized=()):
-        """fault_inject's thread check: each of `ranks` initialized MPI at `level`; no rank made an
-        MPI call from a thread other than its MPI_Init_thread's (unless `level` is
-        MPI_THREAD_MULTIPLE); each of `finalized` reached MPI_Finalize having made calls."""
-        inits = re.findall(r"^thread_check: rank (\d+): MPI_Init_thread on thread \d+, provided (\w+)$", p.stderr, re.M)
-        self.assertEqual(sorted(int(r) for r, _ in inits), sorted(ranks), str(p))
-        self.assertEqual({lv for _, lv in inits}, {level}, str(p))
-        self.assertEqual(re.findall(r"^thread_check: rank \d+: \w+ from thread .*$", p.stderr, re.M), [], str(p))
-        ends = re.findall(r"^thread_check: rank (\d+): (\d+) MPI calls, (\d+) from another thread", p.stderr, re.M)
-        self.assertEqual(sorted(int(r) for r, _, _ in ends), sorted(finalized), str(p))
-        for r, calls, foreign in ends:
-            self.assertGreater(int(calls), 10, str(p))  # launch()'s phases, the probe's collectives
-            self.assertEqual(foreign, "0", str(p))
-
     def test_no_mpi_call_from_another_thread_in_a_normal_launch(self):
         p = self.run_fault("thread check: 2 nodes x 2, no fault", THREAD_CHECK="1")
         self.assertEqual(p.returncode, 0, str(p))
@@ -690,6 +691,19 @@ class HydraFakeNodes(FakeNodes):
                   self.hydra([("node1", 2), ("node2", 2)], 4, LONE, "agreed", env=self.env(LONE_RANK="1")))
         LoneChecks.check_agreed(self, p, 4, 1)
         self.assertEqual(p.returncode, 1, str(p))
+
+    def test_a_rank_stopped_after_mpi_init_is_ended_with_the_job(self):
+        # As FaultsAcrossNodes' case: rank 3 stops (SIGSTOP) in the seed phase; ranks 0-2 time out
+        # with MPI up and end by _exit(124), making no MPI call from the watchdog's thread; hydra
+        # ends the job, the stopped rank and its proxies with it (run() fails on any process left).
+        p = timed("fault: hydra 2 fake nodes x 2, rank 3 stopped (SIGSTOP) in the seed phase, timeout 5 s",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, FAULT_PROBE,
+                             env=self.env(**fault(3, "MPI_Bcast:2", "stop", 5), THREAD_CHECK="1")))
+        others = {0: "node1", 1: "node1", 2: "node2"}
+        FaultChecks.check_timed_out(self, p, others, "seed", "MPINIT_LAUNCH_TIMEOUT=5 s", maybe={3: "node2"})
+        FaultChecks.check_threads(self, p, {0, 1, 2, 3}, "MPI_THREAD_FUNNELED")
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertLess(p.seconds, 20, str(p))
 
     def suite_env(self):
         return self.env(MPINIT_TOPOLOGIES=TOPOLOGIES)
