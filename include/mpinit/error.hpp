@@ -11,6 +11,9 @@
 #include "mpinit/export.hpp"
 
 namespace mpinit {
+namespace detail {
+struct ErrorAccess;  // the library's own: marks agreed Errors
+}
 inline namespace v2 {
 
 /// What kind of failure an Error reports. The values are those of the C API's mpinit_result_t.
@@ -58,8 +61,21 @@ class MPINIT_API Error : public std::runtime_error {
   const std::vector<int>& failed_ranks() const noexcept { return failed_ranks_; }
   /// How many ranks failed in all.
   int failed_count() const noexcept { return failed_count_; }
+  /// True for an Error every rank of the communicator raised together, after an agreement
+  /// (launch()'s phases, Session::agree, the NCCL bootstrap). A Session that owns MPI and is
+  /// destroyed while such an Error unwinds the stack finalizes MPI as usual; while any other
+  /// exception does, it ends the job with MPI_Abort instead (~Session).
+  bool agreed() const noexcept { return agreed_; }
+
+  Error(const Error& o) noexcept;
+  Error(Error&& o) noexcept;
+  Error& operator=(const Error& o) noexcept;
+  Error& operator=(Error&& o) noexcept;
+  ~Error() override;
 
  private:
+  friend struct mpinit::detail::ErrorAccess;
+  bool agreed_ = false;
   Errc code_;
   std::string phase_;
   std::vector<int> failed_ranks_;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "mpinit/export.hpp"
@@ -27,6 +28,8 @@ using NcclId = std::array<char, 128>;
 /// How NCCL communicators are made.
 struct NcclOptions {
   double timeout_s = 300;    ///< a communicator not ready by then is aborted, on every rank
+  /// What `timeout_s` came from, for the timeout's message ("MPINIT_NCCL_TIMEOUT=300 s").
+  std::string timeout_setting = "MPINIT_NCCL_TIMEOUT";
   int ranks_per_root = 128;  ///< above this, several ids and ncclCommInitRankScalable
 };
 

@@ -68,7 +68,8 @@ inline namespace v2 {
   X(nccl, NcclMode, NcclMode::lazy, "MPINIT_NCCL", Names(), nccl,                                                 \
     "make the NCCL communicator never, on the first `Session::nccl()`, or during `launch()`")                     \
   X(nccl_timeout_s, int, 300, "MPINIT_NCCL_TIMEOUT", Range(1, 86400), nccl_timeout_s,                             \
-    "seconds: an NCCL communicator not ready by then is aborted (`ncclCommAbort`) and fails every rank")          \
+    "seconds: an NCCL communicator not ready by then is aborted (`ncclCommAbort`) and fails every rank; "          \
+    "inside `launch()`, at most what is left of `MPINIT_LAUNCH_TIMEOUT` less a margin (docs/seeds-nccl.md)")      \
   X(nccl_ranks_per_root, int, 128, "MPINIT_NCCL_RANKS_PER_ROOT", Range(1, 1 << 24), nccl_ranks_per_root,          \
     "above this many ranks, several unique ids and `ncclCommInitRankScalable`")                                   \
   X(launch_timeout_s, int, 300, "MPINIT_LAUNCH_TIMEOUT", Range(0, 86400), launch_timeout_s,                       \

@@ -100,7 +100,7 @@ void agree(MPI_Comm comm, const PhaseStatus& mine, const std::string& host) {
   std::vector<int> ranks;
   for (int k = 1; k < kRecordLen && buf[k] != INT_MAX; ++k) ranks.push_back(buf[k]);
   const std::string msg = phase_failed(phase, cause, buf[0], size, ranks);
-  throw Error(static_cast<Errc>(head[0]), msg, phase, ranks, buf[0]);
+  throw ErrorAccess::agreed(Error(static_cast<Errc>(head[0]), msg, phase, ranks, buf[0]));
 }
 
 void agree_or_raise(MPI_Comm comm, const PhaseStatus& mine, const std::string& rank, const std::string& host) {

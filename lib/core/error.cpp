@@ -4,8 +4,22 @@
 #include "core/enum_names.hpp"
 #include "core/failure.hpp"
 
+#include <atomic>
+
+// The live agreed Errors (the exception object in flight among them), so that ~Session can tell
+// an unwinding that every rank shares from one of this rank alone.
+namespace mpinit::detail {
+namespace {
+std::atomic<int> agreed_alive{0};
+}  // namespace
+void count_agreed(bool agreed, int d) noexcept {
+  if (agreed) agreed_alive.fetch_add(d, std::memory_order_relaxed);
+}
+}  // namespace mpinit::detail
+
 namespace mpinit {
 inline namespace v2 {
+using detail::count_agreed;
 namespace {
 
 class Category final : public std::error_category {
@@ -34,10 +48,43 @@ const std::error_category& error_category() noexcept {
   return category;
 }
 
+Error::Error(const Error& o) noexcept
+    : std::runtime_error(o),
+      agreed_(o.agreed_),
+      code_(o.code_),
+      phase_(o.phase_),
+      failed_ranks_(o.failed_ranks_),
+      failed_count_(o.failed_count_) {
+  count_agreed(agreed_, 1);
+}
+Error::Error(Error&& o) noexcept : Error(static_cast<const Error&>(o)) {}
+Error& Error::operator=(const Error& o) noexcept {
+  if (this == &o) return *this;
+  count_agreed(agreed_, -1);
+  std::runtime_error::operator=(o);
+  agreed_ = o.agreed_;
+  code_ = o.code_;
+  phase_ = o.phase_;
+  failed_ranks_ = o.failed_ranks_;
+  failed_count_ = o.failed_count_;
+  count_agreed(agreed_, 1);
+  return *this;
+}
+Error& Error::operator=(Error&& o) noexcept { return *this = static_cast<const Error&>(o); }
+Error::~Error() { count_agreed(agreed_, -1); }
+
 }  // namespace v2
 }  // namespace mpinit
 
 namespace mpinit::detail {
+
+Error ErrorAccess::agreed(Error e) {
+  e.agreed_ = true;
+  count_agreed(true, 1);
+  return e;
+}
+
+int agreed_errors_alive() noexcept { return agreed_alive.load(std::memory_order_relaxed); }
 
 std::string raised_on(const std::string& rank, const std::string& host) {
   return " (raised by mpinit::launch on rank " + rank + ", " + host + ")";

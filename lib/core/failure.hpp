@@ -8,6 +8,15 @@
 
 namespace mpinit::detail {
 
+/// Makes Errors that every rank raises together (after an agreement): Error::agreed() is true.
+struct ErrorAccess {
+  static Error agreed(Error e);
+};
+
+/// How many agreed Errors are alive in this process (an agreed Error in flight is one of them).
+int agreed_errors_alive() noexcept;
+void count_agreed(bool agreed, int delta) noexcept;
+
 /// The suffix every failure's cause ends with: " (raised by mpinit::launch on rank R, HOST)".
 std::string raised_on(const std::string& rank, const std::string& host);
 

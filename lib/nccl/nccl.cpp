@@ -50,13 +50,13 @@ detail::WaitResult wait_async(ncclComm_t comm, double timeout_s, int* last) {
 
 // Wait for a communicator being created; on failure or timeout, abort it. Returns "" when
 // ready, else the cause.
-std::string wait_ready(ncclComm_t& comm, const char* call, double timeout_s) {
+std::string wait_ready(ncclComm_t& comm, const char* call, double timeout_s, const std::string& setting) {
   int last = ncclSuccess;
   auto result = wait_async(comm, timeout_s, &last);
   if (result == detail::WaitResult::ready) return "";
   std::string why = result == detail::WaitResult::timed_out
                         ? std::string(call) + " did not finish within " + std::to_string(static_cast<int>(timeout_s)) +
-                              " s (MPINIT_NCCL_TIMEOUT); the communicator was aborted"
+                              " s (" + setting + "); the communicator was aborted"
                         : nccl_error(call, static_cast<ncclResult_t>(last), comm) + "; the communicator was aborted";
   ncclCommAbort(comm);
   comm = nullptr;
@@ -150,7 +150,7 @@ NcclComm nccl_comm_for(MPI_Comm user, const NcclOptions& options) {
     if (c) ncclCommAbort(c);
     c = nullptr;
   } else {
-    cause = wait_ready(c, call, options.timeout_s);
+    cause = wait_ready(c, call, options.timeout_s, options.timeout_setting);
   }
   agree_or_abort(comm, "nccl", cause, c);
   return NcclComm(c, rank, size, options.timeout_s);
@@ -168,7 +168,7 @@ NcclComm nccl_split(const NcclComm& parent, MPI_Comm parent_mpi, int color, int 
     if (rc != ncclSuccess && rc != ncclInProgress) {
       cause = nccl_error("ncclCommSplit", rc, parent.get());
     } else if (c) {
-      cause = wait_ready(c, "ncclCommSplit", options.timeout_s);
+      cause = wait_ready(c, "ncclCommSplit", options.timeout_s, options.timeout_setting);
     } else {
       // Left out (NCCL_SPLIT_NOCOLOR): the parent reports when the split is done; never abort it here.
       int last = ncclSuccess;

@@ -1,12 +1,14 @@
 // launch()'s placement and seed phases (state.hpp): before MPI_Init through the node's share, or
 // after it over the node communicator; the check of a plan made before MPI against MPI's view.
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
 
 #include "core/failure.hpp"
 #include "launcher/launcher.hpp"
+#include "session/budget.hpp"
 #include "session/state.hpp"
 
 namespace mpinit {
@@ -38,6 +40,28 @@ std::string Session::State::timeout_setting() const {
   if (v.source == "default") return "MPINIT_LAUNCH_TIMEOUT=" + value + " s (the default)";
   if (v.source == "option") return "Options::launch_timeout_s=" + value + " s";
   return v.source + "=" + value + " s";
+}
+
+std::string Session::State::nccl_timeout_setting() const {
+  const Sourced<int>& v = settings.nccl_timeout_s;
+  const std::string value = std::to_string(v.value);
+  if (v.source == "default") return "MPINIT_NCCL_TIMEOUT=" + value + " s (the default)";
+  if (v.source == "option") return "Options::nccl_timeout_s=" + value + " s";
+  return v.source + "=" + value + " s";
+}
+
+NcclOptions Session::State::launch_nccl_options(std::chrono::steady_clock::time_point now) const {
+  NcclOptions o = nccl_options();
+  const int t = settings.launch_timeout_s.value;
+  const detail::NcclWait wait = detail::nccl_wait_budget(now, detail::nccl_deadline(start, t), o.timeout_s);
+  if (wait.by_launch) {
+    o.timeout_s = wait.seconds;
+    char margin[32];
+    std::snprintf(margin, sizeof margin, "%g", detail::nccl_margin(t).count() / 1000.0);
+    o.timeout_setting = "what was left of " + timeout_setting() + " for launch(), less " + margin +
+                        " s kept for the abort and the agreement; " + nccl_timeout_setting() + " is longer";
+  }
+  return o;
 }
 
 }  // namespace v2

@@ -2,8 +2,13 @@
 // agreement (the phases themselves: phases.cpp).
 #include "mpinit/session.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "core/failure.hpp"
@@ -70,6 +75,27 @@ void log_launch(const Session::State& st) {
   log.debug("phase timings:" + t);
   log.debug("seeds: global " + std::to_string(st.global_seed.value) + " (from " + st.global_seed.source +
             "), this rank " + std::to_string(st.rank_seed));
+}
+
+// Like `python -m mpi4py`: one line naming the rank and host, then MPI_Abort over the world.
+[[noreturn]] void end_alone(const Identity& id) noexcept {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) std::_Exit(1);  // nothing left to wait for; the exception would have ended it too
+  std::fflush(stdout);           // what the program printed goes out before the job ends
+  const std::string line = "mpinit: rank " + std::to_string(id.rank) + " (" + id.host +
+                           ") unwound from an exception that the other ranks did not raise with it (not an "
+                           "agreed mpinit::Error): its Session ends the job with MPI_Abort(MPI_COMM_WORLD, 1) "
+                           "instead of waiting in MPI_Finalize for ranks that may never get there (raised by "
+                           "mpinit::~Session on rank " +
+                           std::to_string(id.rank) + ", " + id.host + ")\n";
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = ::write(2, line.data() + done, line.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::_Exit(1);
 }
 
 }  // namespace
@@ -149,7 +175,7 @@ Session launch(int* argc, char*** argv, const Options& options) {
   }
   st->thread_level = st->mpi.provided;
   record(*st, "mpi", t0);
-  watchdog.mpi_up(st->mpi.comm);
+  watchdog.mpi_up(st->mpi.comm, st->mpi.provided == ThreadLevel::multiple);
   watchdog.enter(pre.failed ? pre.phase.c_str() : "environment");
   detail::agree(st->mpi.comm, pre, host);
 
@@ -167,7 +193,8 @@ Session launch(int* argc, char*** argv, const Options& options) {
   if (st->settings.nccl.value == NcclMode::launch) {
     auto t1 = Clock::now();
     watchdog.enter("nccl");
-    st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->nccl_options()));  // agrees itself
+    // One budget: NCCL's wait ends before the watchdog's deadline, so its timeout is agreed on.
+    st->nccl.push_back(nccl_comm_for(st->mpi.comm, st->launch_nccl_options(t1)));  // agrees itself
     st->world_nccl = &st->nccl.back();
     record(*st, "nccl", t1);
   }
@@ -178,7 +205,12 @@ Session launch(int* argc, char*** argv, const Options& options) {
 Session::Session(std::unique_ptr<State> s) : s_(std::move(s)) {}
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
-Session::~Session() = default;
+Session::~Session() {
+  // A rank that unwinds from an exception no other rank raised would wait in MPI_Finalize (in
+  // ~State) for ranks that wait for it in a collective: the job would hang. It ends the job.
+  if (s_ && s_->mpi.owns_init && std::uncaught_exceptions() > s_->uncaught && detail::agreed_errors_alive() == 0)
+    end_alone(s_->identity);
+}
 
 namespace {
 // What a moved-from Session answers: the values of a session that has nothing. Never destroyed

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <list>
 #include <optional>
 #include <random>
@@ -46,6 +47,9 @@ struct Session::State {
   std::list<NcclComm> nccl;              // stable addresses; destroyed before MPI is finalized
   detail::Watchdog* watchdog = nullptr;  // during launch() under MPI
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  // Exceptions in flight when launch() began: more when the Session ends means it ends in an
+  // unwinding (~Session ends the job then, unless the exception is an agreed Error).
+  int uncaught = std::uncaught_exceptions();
 
   State() = default;
   State(const State&) = delete;
@@ -54,6 +58,7 @@ struct Session::State {
   NcclOptions nccl_options() const {
     NcclOptions o;
     o.timeout_s = settings.nccl_timeout_s.value;
+    o.timeout_setting = nccl_timeout_setting();
     o.ranks_per_root = settings.nccl_ranks_per_root.value;
     return o;
   }
@@ -64,6 +69,12 @@ struct Session::State {
   std::chrono::steady_clock::time_point deadline() const;
   /// "MPINIT_LAUNCH_TIMEOUT=30 s" or the like: the budget as the user would find and change it.
   std::string timeout_setting() const;
+  /// "MPINIT_NCCL_TIMEOUT=300 s (the default)" or the like.
+  std::string nccl_timeout_setting() const;
+  /// The options of NCCL's init inside launch() (MPINIT_NCCL=launch), at `now`: its wait ends
+  /// before the launch budget's does (detail::nccl_wait_budget), so that a stuck init is aborted
+  /// and agreed on before the watchdog fires.
+  NcclOptions launch_nccl_options(std::chrono::steady_clock::time_point now) const;
 };
 
 }  // namespace v2

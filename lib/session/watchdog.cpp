@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 
 namespace mpinit::detail {
 
@@ -34,8 +33,9 @@ void Watchdog::set_share(std::string dir) {
   share_ = std::move(dir);
 }
 
-void Watchdog::mpi_up(MPI_Comm comm) noexcept {
+void Watchdog::mpi_up(MPI_Comm comm, bool multiple) noexcept {
   comm_ = comm;
+  multiple_ = multiple;
   mpi_up_.store(true);
 }
 
@@ -60,31 +60,33 @@ void Watchdog::run() {
 
 void Watchdog::expire() {
   {
-    std::lock_guard<std::mutex> lock(m_);
+    std::lock_guard<std::mutex> lock(m_);  // held by the main thread only for a moment
     remove_share(share_);
   }
   const int r = rank_.load();
   const std::string line =
       message(setting_, phase_.load(), r >= 0 ? std::to_string(r) : env_rank_, host_, seconds_) + "\n";
-  std::fflush(stdout);  // what the program printed before launch() is not lost with the process
+  // No stdio here (no fflush(stdout)): the stalled main thread may hold the stream's lock, and
+  // waiting for it would disable the watchdog. What the program left in stdout's buffer is lost
+  // with the process, as with any _exit.
   for (size_t done = 0; done < line.size();) {
     ssize_t n = ::write(2, line.data() + done, line.size() - done);
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
-  // The other waiting ranks started at about the same time: let them say so too before MPI_Abort
-  // (or the launcher, seeing this rank gone) ends them.
+  // The other waiting ranks started at about the same time: let them say so too before this
+  // rank's exit (or its MPI_Abort) makes the launcher end them.
   std::this_thread::sleep_for(std::chrono::milliseconds(std::min(seconds_, 2) * 1000));
-  if (mpi_up_.load()) {
-    // MPI_Abort is called from this thread while another is inside MPI; should it not return
-    // the process still ends.
+  if (mpi_up_.load() && multiple_) {
+    // MPI_THREAD_MULTIPLE: this thread may call MPI while the main thread is inside it. Should
+    // MPI_Abort not return, the process still ends.
     std::thread([] {
       std::this_thread::sleep_for(std::chrono::seconds(10));
-      std::_Exit(kExitStatus);
+      ::_exit(kExitStatus);
     }).detach();
     MPI_Abort(comm_, kExitStatus);
   }
-  std::_Exit(kExitStatus);
+  ::_exit(kExitStatus);
 }
 
 }  // namespace mpinit::detail

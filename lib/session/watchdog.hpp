@@ -4,8 +4,13 @@
 // the others blocked inside MPI_Init or a collective, where no MPI call can be cancelled. A thread
 // started with launch() waits for it to finish; past the deadline it writes one line naming the
 // setting, the phase this rank waits in, the rank and the host, gives the other waiting ranks a
-// moment to say the same, and ends the process: MPI_Abort once MPI is up (the launcher then ends
-// the whole job), else _Exit. Both exit with status 124, as timeout(1) does.
+// moment to say the same, and ends the process with status 124, as timeout(1) does.
+//
+// The thread does only what MPI and the C library let a second thread do while the main thread
+// may be blocked inside MPI or hold a stdio lock: write(2) and _exit(2), never stdio. It calls
+// MPI_Abort only where MPI provides MPI_THREAD_MULTIPLE; otherwise the launcher ends the job on
+// seeing a rank exit non-zero (mpirun by default, srun, hydra), and where it does not (mpirun
+// with orte_abort_on_non_zero_status=0) each waiting rank's own watchdog ends that rank.
 #pragma once
 
 #include <mpi.h>
@@ -33,8 +38,9 @@ class Watchdog {
 
   /// The phase this rank is in now (a string literal).
   void enter(const char* phase) noexcept { phase_.store(phase); }
-  /// MPI is up: on expiry, MPI_Abort(comm) ends the job.
-  void mpi_up(MPI_Comm comm) noexcept;
+  /// MPI is up. With `multiple` (MPI provides MPI_THREAD_MULTIPLE) MPI_Abort(comm) ends the job
+  /// on expiry; without it no MPI call is made from the watchdog's thread.
+  void mpi_up(MPI_Comm comm, bool multiple) noexcept;
   void set_rank(int rank) noexcept { rank_.store(rank); }
   /// The node share this rank leads ("" when none): removed on expiry, since the process ends
   /// without unwinding.
@@ -53,6 +59,7 @@ class Watchdog {
   std::atomic<const char*> phase_{"settings"};
   std::atomic<int> rank_{-1};
   std::atomic<bool> mpi_up_{false};
+  bool multiple_ = false;          // written before mpi_up_ is set, read after
   MPI_Comm comm_ = MPI_COMM_NULL;  // written before mpi_up_ is set, read after
   std::string share_;  // guarded by m_
   std::mutex m_;

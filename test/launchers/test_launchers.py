@@ -29,6 +29,7 @@ FLAVOUR = os.environ.get("MPINIT_MPI_FLAVOUR", "openmpi")
 PROBE = os.path.join(BUILD, "test", "launchers", "launcher_probe")
 FAULT_PROBE = os.path.join(BUILD, "test", "launchers", "fault_probe")  # with test/launchers/fault_inject.cpp
 DECODE = os.path.join(BUILD, "test", "launchers", "hostlist_decode")
+LONE = os.path.join(BUILD, "test", "lone_exception")  # test/mpi/lone_exception.cpp
 TOOL = os.path.join(BUILD, "tools", "mpinit")
 INIT_PROBE = os.path.join(BUILD, "test", "probe", "libinit_probe.so")  # test/probe: state at MPI_Init entry
 MPI_TESTS = os.environ.get("MPINIT_MPI_TESTS", os.path.join(BUILD, "test", "mpi_session_tests"))
@@ -493,9 +494,10 @@ def fault(rank, at, action, timeout_s=None, **extra):
 
 
 class FaultChecks(LauncherCase):
-    def check_timed_out(self, p, waiting, phase, setting):
+    def check_timed_out(self, p, waiting, phase, setting, maybe=None):
         """Each rank of `waiting` ({rank: host}), and no other, wrote the watchdog's line naming
-        `setting` and `phase`; no rank went on; the injected fault happened."""
+        `setting` and `phase`; no rank went on; the injected fault happened. The ranks of `maybe`
+        ({rank: host}) may write it too (a stopped rank that the launcher continues before it kills it)."""
         self.assertIn("fault_inject: rank ", p.stderr, str(p))
         lines = [re.sub(r"^\s*\d+: ", "", l) for l in p.stderr.splitlines() if "mpinit: launch did not finish" in l]
         got = {}
@@ -504,9 +506,27 @@ class FaultChecks(LauncherCase):
             self.assertTrue(m, "unexpected form: " + line)
             self.assertEqual((m.group(1), m.group(2)), (setting, phase), line)
             got[int(m.group(3))] = m.group(4)
+        for r, host in (maybe or {}).items():
+            if got.get(r) == host:
+                del got[r]
         self.assertEqual(got, waiting, str(p))
         self.assertEqual(parse(p.probe or p.stdout)[0], [], str(p))
         print(f"\n  {lines[0]}")
+
+
+    def check_threads(self, p, ranks, level, finalized=()):
+        """fault_inject's thread check: each of `ranks` initialized MPI at `level`; no rank made an
+        MPI call from a thread other than its MPI_Init_thread's (unless `level` is
+        MPI_THREAD_MULTIPLE); each of `finalized` reached MPI_Finalize having made calls."""
+        inits = re.findall(r"^thread_check: rank (\d+): MPI_Init_thread on thread \d+, provided (\w+)$", p.stderr, re.M)
+        self.assertEqual(sorted(int(r) for r, _ in inits), sorted(ranks), str(p))
+        self.assertEqual({lv for _, lv in inits}, {level}, str(p))
+        self.assertEqual(re.findall(r"^thread_check: rank \d+: \w+ from thread .*$", p.stderr, re.M), [], str(p))
+        ends = re.findall(r"^thread_check: rank (\d+): (\d+) MPI calls, (\d+) from another thread", p.stderr, re.M)
+        self.assertEqual(sorted(int(r) for r, _, _ in ends), sorted(finalized), str(p))
+        for r, calls, foreign in ends:
+            self.assertGreater(int(calls), 10, str(p))  # launch()'s phases, the probe's collectives
+            self.assertEqual(foreign, "0", str(p))
 
 
 class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
@@ -516,11 +536,17 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
     NODES = [("node1", 2), ("node2", 2)]
     OTHERS = {0: "node1", 1: "node1", 2: "node2"}
 
-    def run_fault(self, name, *, abort=True, **variables):
+    # Each rank's exit status, on stderr: the probe run by a shell that says how it ended.
+    # (The shell exits with the probe's status: a 0 would make mpirun abort the job at once, as a
+    # rank "exiting improperly".)
+    WITH_STATUS = ["/bin/sh", "-c", '"$0"; s=$?; echo "rank $OMPI_COMM_WORLD_RANK exit status $s" >&2; exit $s',
+                   FAULT_PROBE]
+
+    def run_fault(self, name, *, abort=True, cmd=(FAULT_PROBE,), **variables):
         env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, **variables)
         if not abort:
             env["OMPI_MCA_orte_abort_on_non_zero_status"] = "0"
-        return timed(name, self.mpirun(self.NODES, 4, FAULT_PROBE, env=env))
+        return timed(name, self.mpirun(self.NODES, 4, *cmd, env=env))
 
     def run_fault_before_mpi(self, name, **variables):
         """run_fault with orte_abort_on_non_zero_status=0, for faults where no rank gets through
@@ -573,10 +599,16 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
         # Rank 3 leaves while its node leader broadcasts the topology (its second MPI_Bcast);
         # the others wait in that phase's agreement; MPI_Abort then ends the job. Placement after
         # MPI_Init, where the topology travels over MPI (before it, the node share carries it).
-        p = self.run_fault("fault: rank 3 exits in the topology phase, timeout 3 s", abort=False,
+        p = self.run_fault("fault: rank 3 exits in the topology phase, timeout 3 s", abort=False, cmd=self.WITH_STATUS,
                            **fault(3, "MPI_Bcast:2", "exit:3", 3, MPINIT_PLACE="after"))
         self.check_timed_out(p, self.OTHERS, "topology", "MPINIT_LAUNCH_TIMEOUT=3 s")
-        self.assertEqual(p.returncode, 124, str(p))  # MPI_Abort(124) ends mpirun too
+        # At MPI_THREAD_FUNNELED the watchdog does not call MPI_Abort from its thread: each waiting
+        # rank ends itself with _exit(124). With orte_abort_on_non_zero_status=0 mpirun then
+        # ignores the ranks' statuses (Open MPI 4.1 returns 0), so their own statuses are checked,
+        # and that all ended soon after the timeout (run() fails on any process left).
+        statuses = dict(re.findall(r"^rank (\d) exit status (\d+)$", p.stderr, re.M))
+        self.assertEqual(statuses, {"0": "124", "1": "124", "2": "124", "3": "3"}, str(p))
+        self.assertLess(p.seconds, 20, str(p))
 
     def test_a_rank_killed_inside_launch_ends_the_job(self):
         # A signal ends the job by mpirun's own rule, well before mpinit's timeout.
@@ -609,6 +641,105 @@ class FaultsAcrossNodes(OpenMpiFakeNodes, FaultChecks):
                   self.mpirun(self.NODES, 4, FAULT_PROBE, "--mpinit-launch-timeout=2", env=env))
         self.check_timed_out(p, {**self.OTHERS, 3: "node2"}, "seed", "--mpinit-launch-timeout=2 s")
         self.assertLess(p.seconds, 30, str(p))
+
+
+    # A stopped rank (SIGSTOP: every thread of it stops, its watchdog too) is the fault no exit
+    # reveals. The others' watchdogs end them with status 124 (by _exit: they do not call MPI from
+    # the watchdog's thread at MPI_THREAD_FUNNELED), and mpirun, seeing a rank exit non-zero,
+    # ends the job: the stopped rank and the orted too (run() fails on any process left).
+    # Open MPI's orted sends SIGCONT before SIGTERM and SIGKILL, so the stopped rank may run for a
+    # moment, past its deadline: its own watchdog may then write its line as well.
+    def check_stopped(self, name, at, phase):
+        p = self.run_fault(name, **fault(3, at, "stop", 5), THREAD_CHECK="1")
+        self.assertIn(f"fault_inject: rank 3, node2: stop at {at}", p.stderr, str(p))
+        self.check_timed_out(p, self.OTHERS, phase, "MPINIT_LAUNCH_TIMEOUT=5 s", maybe={3: "node2"})
+        self.assertEqual(p.returncode, 124, str(p))  # mpirun passes on the first rank's status
+        self.assertLess(p.seconds, 20, str(p))
+        return p
+
+    def test_a_rank_stopped_before_mpi_init_is_ended_with_the_job(self):
+        self.check_stopped("fault: rank 3 stopped (SIGSTOP) entering MPI_Init, timeout 5 s", "MPI_Init_thread", "mpi")
+
+    def test_a_rank_stopped_after_mpi_init_is_ended_with_the_job(self):
+        # Rank 3 stops in the seed phase (its second MPI_Bcast), after MPI_Init: ranks 0-2 wait in
+        # the seed's broadcast, MPI up, when their watchdogs fire. No MPI call from a watchdog's
+        # thread (fault_inject.cpp's THREAD_CHECK): every rank's MPI_Init_thread was seen, no call
+        # from another thread was.
+        p = self.check_stopped("fault: rank 3 stopped (SIGSTOP) in the seed phase, timeout 5 s", "MPI_Bcast:2", "seed")
+        self.check_threads(p, {0, 1, 2, 3}, "MPI_THREAD_FUNNELED")
+
+    def test_no_mpi_call_from_another_thread_in_a_normal_launch(self):
+        p = self.run_fault("thread check: 2 nodes x 2, no fault", THREAD_CHECK="1")
+        self.assertEqual(p.returncode, 0, str(p))
+        self.check_layout(parse(p.probe or p.stdout)[0], ["node1", "node1", "node2", "node2"], p)
+        self.check_threads(p, {0, 1, 2, 3}, "MPI_THREAD_FUNNELED", finalized={0, 1, 2, 3})
+
+    def test_at_thread_multiple_the_watchdog_ends_the_job_with_mpi_abort(self):
+        # Where MPI provides MPI_THREAD_MULTIPLE, the watchdog's thread may call MPI_Abort: with
+        # mpirun's abort on a non-zero exit off, MPI_Abort(124) is what ends the stopped rank.
+        p = self.run_fault("fault: rank 3 stopped in the seed phase, MPI_THREAD_MULTIPLE, abort off, timeout 5 s",
+                           abort=False, **fault(3, "MPI_Bcast:2", "stop", 5), THREAD_CHECK="1",
+                           MPINIT_THREAD_LEVEL="multiple")
+        if "provided MPI_THREAD_MULTIPLE" not in p.stderr:
+            self.skipTest("this Open MPI does not provide MPI_THREAD_MULTIPLE")
+        self.check_timed_out(p, self.OTHERS, "seed", "MPINIT_LAUNCH_TIMEOUT=5 s", maybe={3: "node2"})
+        self.check_threads(p, {0, 1, 2, 3}, "MPI_THREAD_MULTIPLE")
+        self.assertIn("MPI_ABORT was invoked", p.stderr, str(p))
+        self.assertEqual(p.returncode, 124, str(p))
+        self.assertLess(p.seconds, 20, str(p))
+
+
+# ---------------------------------------------------------------------------------------------
+# A rank that unwinds from an exception alone (test/mpi/lone_exception.cpp)
+# ---------------------------------------------------------------------------------------------
+LONE_LINE = re.compile(r"^mpinit: rank (\d+) \((\S+)\) unwound from an exception that the other ranks did not raise "
+                       r"with it \(not an agreed mpinit::Error\): its Session ends the job with "
+                       r"MPI_Abort\(MPI_COMM_WORLD, 1\) .* \(raised by mpinit::~Session on rank (\d+), (\S+)\)$", re.M)
+
+
+class LoneChecks(LauncherCase):
+    def check_lone(self, p, rank, host):
+        """Rank `rank` on `host` threw alone while the others waited in MPI_Barrier: it, and only it,
+        wrote mpinit's line; the job ended non-zero within 15 s; no rank went on (run() fails on any
+        process left: ranks, orted, hydra's proxies)."""
+        self.assertEqual(LONE_LINE.findall(p.stderr), [(str(rank), host, str(rank), host)], str(p))
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertLess(p.seconds, 15, str(p))
+        self.assertNotIn("caught: nothing", p.stdout, str(p))  # nobody got through the barrier
+        print(f"\n  {LONE_LINE.search(p.stderr).group(0)}")
+
+    def check_agreed(self, p, n, failing):
+        """Every rank caught the same agreed Error after MPI_Finalize; none aborted."""
+        self.assertEqual(LONE_LINE.findall(p.stderr), [], str(p))
+        caught = re.findall(r"^rank (\d+): caught: (mpinit: phase 'work' failed on 1 of \d+ ranks \(rank \d+\): "
+                            r"this rank's input is bad .*); MPI finalized: 1$", p.stdout, re.M)
+        self.assertEqual(sorted(int(r) for r, _ in caught), list(range(n)), str(p))
+        self.assertEqual(len({m for _, m in caught}), 1, str(p))
+        self.assertIn(f"(rank {failing})", caught[0][1])
+        self.assertLess(p.seconds, 15, str(p))
+
+
+class LoneExceptionFakeNodes(OpenMpiFakeNodes, LoneChecks):
+    """Two fake nodes, two ranks each, under Open MPI's mpirun with its abort on a non-zero exit off:
+    only the lone rank's MPI_Abort can end the others."""
+    NODES = [("node1", 2), ("node2", 2)]
+
+    def lone_run(self, mode, rank):
+        env = self.env(OMPI_MCA_plm_rsh_agent=AGENT, OMPI_MCA_orte_abort_on_non_zero_status="0", LONE_RANK=str(rank))
+        return self.mpirun(self.NODES, 4, LONE, mode, env=env)
+
+    def test_a_lone_exception_on_the_second_node_ends_the_job(self):
+        p = timed("lone exception: rank 3 (node2) throws, the others wait in MPI_Barrier", self.lone_run("lone", 3))
+        self.check_lone(p, 3, "node2")
+        self.assertIn("MPI_ABORT was invoked on rank 3", p.stderr, str(p))
+
+    def test_a_lone_exception_on_rank_0_ends_the_job(self):
+        p = timed("lone exception: rank 0 (node1) throws, the others wait in MPI_Barrier", self.lone_run("lone", 0))
+        self.check_lone(p, 0, "node1")
+
+    def test_an_agreed_error_finalizes_every_rank(self):
+        p = timed("agreed error on 2 fake nodes: every rank finalizes", self.lone_run("agreed", 2))
+        self.check_agreed(p, 4, 2)
 
 
 class HydraFakeNodes(FakeNodes):
@@ -653,6 +784,30 @@ class HydraFakeNodes(FakeNodes):
         FaultChecks.check_timed_out(self, p, {0: "node1", 1: "node1", 2: "node2"}, "mpi", "MPINIT_LAUNCH_TIMEOUT=3 s")
         self.assertNotEqual(p.returncode, 0, str(p))
         self.assertLess(p.seconds, 30, str(p))  # hydra ended the sleeping rank too
+
+    def test_a_lone_exception_ends_the_job(self):
+        p = timed("lone exception: hydra 2 fake nodes x 2, rank 3 throws, the others wait in MPI_Barrier",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, LONE, "lone", env=self.env(LONE_RANK="3")))
+        LoneChecks.check_lone(self, p, 3, "node2")
+
+    def test_an_agreed_error_finalizes_every_rank(self):
+        p = timed("agreed error: hydra 2 fake nodes x 2, every rank finalizes",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, LONE, "agreed", env=self.env(LONE_RANK="1")))
+        LoneChecks.check_agreed(self, p, 4, 1)
+        self.assertEqual(p.returncode, 1, str(p))
+
+    def test_a_rank_stopped_after_mpi_init_is_ended_with_the_job(self):
+        # As FaultsAcrossNodes' case: rank 3 stops (SIGSTOP) in the seed phase; ranks 0-2 time out
+        # with MPI up and end by _exit(124), making no MPI call from the watchdog's thread; hydra
+        # ends the job, the stopped rank and its proxies with it (run() fails on any process left).
+        p = timed("fault: hydra 2 fake nodes x 2, rank 3 stopped (SIGSTOP) in the seed phase, timeout 5 s",
+                  self.hydra([("node1", 2), ("node2", 2)], 4, FAULT_PROBE,
+                             env=self.env(**fault(3, "MPI_Bcast:2", "stop", 5), THREAD_CHECK="1")))
+        others = {0: "node1", 1: "node1", 2: "node2"}
+        FaultChecks.check_timed_out(self, p, others, "seed", "MPINIT_LAUNCH_TIMEOUT=5 s", maybe={3: "node2"})
+        FaultChecks.check_threads(self, p, {0, 1, 2, 3}, "MPI_THREAD_FUNNELED")
+        self.assertNotEqual(p.returncode, 0, str(p))
+        self.assertLess(p.seconds, 20, str(p))
 
     def suite_env(self):
         return self.env(MPINIT_TOPOLOGIES=TOPOLOGIES)
@@ -786,7 +941,8 @@ class SlurmOpenMpi(SlurmCluster, FaultChecks):
                             env=self.env(**fault(3, "MPI_Bcast:2", "sleep:40", 3))))  # the seed's
         self.check_timed_out(p, {0: "n1", 1: "n1", 2: "n2", 3: "n2"}, "seed", "MPINIT_LAUNCH_TIMEOUT=3 s")
         self.assertNotEqual(p.returncode, 0, str(p))
-        self.assertLess(p.seconds, 30, str(p))  # MPI_Abort ended the step
+        # Each task's watchdog ends it (_exit(124): no MPI call from its thread at MPI_THREAD_FUNNELED).
+        self.assertLess(p.seconds, 30, str(p))
 
     def test_placed_at_mpi_init_under_srun_pmix(self):
         got = check_placed_at_init(self, lambda cmd: timed(

@@ -483,3 +483,39 @@ TEST(ParseInt, Strict) {
     EXPECT_STREQ(e.what(), "MPINIT_X='5' is too small (must be >= 10)");
   }
 }
+
+// Error::agreed() and the count ~Session reads (lib/core/failure.hpp): every live copy of an agreed
+// Error counts, a plain one never does, and the count goes back when they are gone.
+#include "core/failure.hpp"
+
+TEST(AgreedError, LiveAgreedErrorsAreCountedThroughCopiesMovesAndAThrow) {
+  using mpinit::detail::agreed_errors_alive;
+  const int base = agreed_errors_alive();
+  {
+    mpinit::Error plain(mpinit::Errc::application, "one rank's");
+    EXPECT_FALSE(plain.agreed());
+    mpinit::Error a = mpinit::detail::ErrorAccess::agreed(mpinit::Error(mpinit::Errc::application, "everyone's"));
+    EXPECT_TRUE(a.agreed());
+    EXPECT_EQ(agreed_errors_alive(), base + 1);
+    mpinit::Error b = a, c = std::move(b);
+    EXPECT_EQ(agreed_errors_alive(), base + 3);
+    plain = a;  // assigned over: counts now
+    EXPECT_TRUE(plain.agreed());
+    EXPECT_EQ(agreed_errors_alive(), base + 4);
+    plain = mpinit::Error(mpinit::Errc::internal, "again one rank's");
+    EXPECT_EQ(agreed_errors_alive(), base + 3);
+    try {
+      throw a;
+    } catch (const mpinit::Error& e) {
+      EXPECT_TRUE(e.agreed());
+      EXPECT_EQ(agreed_errors_alive(), base + 4);  // the exception object in flight
+    }
+    EXPECT_EQ(agreed_errors_alive(), base + 3);
+  }
+  EXPECT_EQ(agreed_errors_alive(), base);
+  try {
+    throw mpinit::Error(mpinit::Errc::internal, "lone");
+  } catch (const mpinit::Error&) {
+    EXPECT_EQ(agreed_errors_alive(), base);
+  }
+}

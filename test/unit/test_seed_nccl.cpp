@@ -2,6 +2,8 @@
 // assignment and the wait-with-timeout loop, driven by a fake poll and a fake clock.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +13,8 @@
 #include "mpinit/seed.hpp"
 #include "mpinit/settings.hpp"
 #include "nccl/wait.hpp"
+#include "session/budget.hpp"
+#include "session/state.hpp"
 #include "seed/mix.hpp"
 
 using namespace mpinit;
@@ -298,4 +302,95 @@ TEST(NcclCommMove, MoveAssignmentTakesTheHandleAndEmptiesTheSource) {
   EXPECT_EQ(c.rank(), 3);
   EXPECT_EQ(c.size(), 4);
   c.wait(0);  // an empty communicator has nothing in progress
+}
+
+// One budget (lib/session/budget.hpp): NCCL's wait inside launch() ends before the launch
+// watchdog's deadline, so a stuck init is aborted and agreed on instead of killed.
+namespace {
+using detail::BudgetClock;
+BudgetClock::time_point at(double s) {
+  return BudgetClock::time_point{} + std::chrono::duration_cast<BudgetClock::duration>(std::chrono::duration<double>(s));
+}
+double secs(BudgetClock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+}  // namespace
+
+TEST(NcclBudget, DefaultsLeaveTheNcclWaitWhatIsLeftOfTheLaunchBudget) {
+  // Both 300 s: NCCL starting 10 s into launch() may wait until 300 - 15 s, not 300 s more.
+  const auto deadline = detail::nccl_deadline(at(1000), 300);
+  EXPECT_DOUBLE_EQ(secs(deadline), 1000 + 285);
+  const auto w = detail::nccl_wait_budget(at(1010), deadline, 300);
+  EXPECT_TRUE(w.by_launch);
+  EXPECT_DOUBLE_EQ(w.seconds, 275);
+}
+
+TEST(NcclBudget, AShorterNcclTimeoutIsKept) {
+  const auto w = detail::nccl_wait_budget(at(1010), detail::nccl_deadline(at(1000), 300), 20);
+  EXPECT_FALSE(w.by_launch);
+  EXPECT_DOUBLE_EQ(w.seconds, 20);
+}
+
+TEST(NcclBudget, NoLaunchBudgetLeavesTheNcclTimeout) {
+  EXPECT_EQ(detail::nccl_deadline(at(1000), 0), BudgetClock::time_point::max());
+  const auto w = detail::nccl_wait_budget(at(5000), detail::nccl_deadline(at(1000), 0), 300);
+  EXPECT_FALSE(w.by_launch);
+  EXPECT_DOUBLE_EQ(w.seconds, 300);
+}
+
+TEST(NcclBudget, PastTheDeadlineTheWaitIsZeroNotNegative) {
+  const auto w = detail::nccl_wait_budget(at(1299), detail::nccl_deadline(at(1000), 300), 300);
+  EXPECT_TRUE(w.by_launch);
+  EXPECT_EQ(w.seconds, 0);
+  FakeNccl f{{kInProgress}};  // polled once, then given up: the ranks go on to agree on it
+  EXPECT_EQ(f.wait(w.seconds, nullptr), detail::WaitResult::timed_out);
+  EXPECT_EQ(f.polls, 1u);
+}
+
+TEST(NcclBudget, MarginIsAQuarterUpTo15Seconds) {
+  EXPECT_EQ(detail::nccl_margin(300).count(), 15000);
+  EXPECT_EQ(detail::nccl_margin(60).count(), 15000);
+  EXPECT_EQ(detail::nccl_margin(20).count(), 5000);
+  EXPECT_EQ(detail::nccl_margin(1).count(), 250);
+}
+
+TEST(NcclBudget, AStuckInitTimesOutBeforeTheWatchdogOverEveryBudget) {
+  // A fake NCCL that never gets ready, started at any point of any launch budget: its wait
+  // (with the fake clock) ends at least the margin before the watchdog's deadline, and never
+  // later than MPINIT_NCCL_TIMEOUT.
+  for (int t : {1, 2, 3, 5, 8, 20, 60, 300, 3600, 86400})
+    for (double started : {0.0, 0.1, 0.5, 0.9})
+      for (double nccl : {1.0, 20.0, 300.0, 86400.0}) {
+        const double t0 = 1000, now = t0 + started * t;
+        const auto w = detail::nccl_wait_budget(at(now), detail::nccl_deadline(at(t0), t), nccl);
+        FakeNccl f{{kInProgress}};
+        f.clock = now;
+        ASSERT_EQ(f.wait(w.seconds, nullptr), detail::WaitResult::timed_out);
+        const double ended = std::max(f.clock, now);  // the fake clock moves a whole second per pause
+        SCOPED_TRACE("t=" + std::to_string(t) + " started=" + std::to_string(started) + " nccl=" + std::to_string(nccl));
+        EXPECT_LE(w.seconds, nccl);
+        EXPECT_LE(now + w.seconds, std::max(now, t0 + t - detail::nccl_margin(t).count() / 1000.0) + 1e-6);
+        EXPECT_LE(ended, std::max(now, t0 + t - detail::nccl_margin(t).count() / 1000.0) + 1);
+        EXPECT_GT(t0 + t, now + w.seconds);  // the watchdog is still to come
+      }
+}
+
+TEST(NcclBudget, LaunchDrawsNcclsWaitFromTheLaunchBudgetAndSaysSo) {
+  // What launch() hands to nccl_comm_for under MPINIT_NCCL=launch; Session::nccl() and
+  // nccl_for() later keep MPINIT_NCCL_TIMEOUT (nccl_options()).
+  Session::State st;
+  st.settings = resolve_settings({}, {{"MPINIT_LAUNCH_TIMEOUT", "20"}, {"MPINIT_NCCL_TIMEOUT", "300"}});
+  const NcclOptions o = st.launch_nccl_options(st.start + std::chrono::seconds(3));
+  EXPECT_DOUBLE_EQ(o.timeout_s, 20 - 5 - 3);
+  EXPECT_EQ(o.timeout_setting,
+            "what was left of MPINIT_LAUNCH_TIMEOUT=20 s for launch(), less 5 s kept for the abort and the "
+            "agreement; MPINIT_NCCL_TIMEOUT=300 s is longer");
+  EXPECT_DOUBLE_EQ(st.nccl_options().timeout_s, 300);
+  EXPECT_EQ(st.nccl_options().timeout_setting, "MPINIT_NCCL_TIMEOUT=300 s");
+
+  st.settings = resolve_settings({}, {{"MPINIT_NCCL_TIMEOUT", "30"}});  // the launch default: 300 s
+  const NcclOptions d = st.launch_nccl_options(st.start + std::chrono::seconds(3));
+  EXPECT_DOUBLE_EQ(d.timeout_s, 30);
+  EXPECT_EQ(d.timeout_setting, "MPINIT_NCCL_TIMEOUT=30 s");
+  st.settings = resolve_settings({}, {{"MPINIT_LAUNCH_TIMEOUT", "0"}});
+  EXPECT_DOUBLE_EQ(st.launch_nccl_options(st.start + std::chrono::hours(10)).timeout_s, 300);
+  EXPECT_EQ(st.launch_nccl_options(st.start).timeout_setting, "MPINIT_NCCL_TIMEOUT=300 s (the default)");
 }
